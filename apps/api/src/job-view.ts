@@ -1,0 +1,64 @@
+import type { Job, JobState } from 'bullmq';
+import {
+  CANCELLED_REASON,
+  type FixJobData,
+  type FixResult,
+  type JobProgress,
+  type JobStatus,
+  type Stage,
+} from '@ci-fixer/jobs';
+
+/** A fix job as the REST API shows it. */
+export interface JobView {
+  id: string;
+  status: JobStatus;
+  stage: Stage | null;
+  repo: FixJobData['request']['repo'];
+  command: string;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  attempts: number;
+  reason: string | null;
+  diagnosis: FixResult['diagnosis'];
+  patch: string | null;
+  strategy: string | null;
+  baseSha: string | null;
+  steps: FixResult['steps'];
+}
+
+export function statusOf(state: JobState | 'unknown', job: Job, cancelRequested: boolean): JobStatus {
+  if (state === 'completed') return (job.returnvalue as FixResult).outcome;
+  if (state === 'failed') return job.failedReason === CANCELLED_REASON ? 'cancelled' : 'failed';
+  // A job cancelled while queued stays in the queue until a worker drops it; it will never run.
+  if (cancelRequested) return 'cancelled';
+  return state === 'active' ? 'running' : 'queued';
+}
+
+export function toJobView(
+  job: Job<FixJobData>,
+  state: JobState | 'unknown',
+  cancelRequested: boolean,
+): JobView {
+  const status = statusOf(state, job, cancelRequested);
+  const result = state === 'completed' ? (job.returnvalue as FixResult) : undefined;
+  const progress = typeof job.progress === 'object' ? (job.progress as unknown as JobProgress) : undefined;
+  const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : null);
+  return {
+    id: job.id!,
+    status,
+    stage: progress?.stage ?? null,
+    repo: job.data.request.repo,
+    command: job.data.request.command,
+    createdAt: new Date(job.timestamp).toISOString(),
+    startedAt: iso(job.processedOn),
+    finishedAt: iso(job.finishedOn),
+    attempts: job.attemptsMade,
+    reason: result?.reason ?? (state === 'failed' && status === 'failed' ? job.failedReason : null),
+    diagnosis: result?.diagnosis ?? null,
+    patch: result?.patch ?? null,
+    strategy: result?.strategy ?? null,
+    baseSha: result?.baseSha ?? null,
+    steps: result?.steps ?? progress?.steps ?? [],
+  };
+}

@@ -1,0 +1,58 @@
+import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
+import type { Logger } from '@ci-fixer/logger';
+
+/** An error that becomes an RFC 9457 problem document with its own status. */
+export class HttpProblem extends Error {
+  readonly status: number;
+  readonly title: string;
+  readonly extra: Record<string, unknown>;
+
+  constructor(status: number, title: string, detail: string, extra: Record<string, unknown> = {}) {
+    super(detail);
+    this.status = status;
+    this.title = title;
+    this.extra = extra;
+  }
+}
+
+export function sendProblem(
+  res: Response,
+  status: number,
+  title: string,
+  detail: string,
+  extra: Record<string, unknown> = {},
+): void {
+  res
+    .status(status)
+    .type('application/problem+json')
+    .send(JSON.stringify({ type: 'about:blank', title, status, detail, ...extra }));
+}
+
+export const notFound: RequestHandler = (req, res) => {
+  sendProblem(res, 404, 'Not Found', `no route for ${req.method} ${req.path}`);
+};
+
+// body-parser marks its errors with a `type`; each gets a status and words a caller can act on.
+const BODY_ERRORS: Record<string, [number, string, string]> = {
+  'entity.parse.failed': [400, 'Malformed JSON', 'the request body is not valid JSON'],
+  'entity.too.large': [413, 'Payload Too Large', 'the request body exceeds the size limit'],
+  'encoding.unsupported': [415, 'Unsupported Encoding', 'the request body encoding is not supported'],
+  'charset.unsupported': [415, 'Unsupported Charset', 'send the body as UTF-8'],
+  'request.aborted': [400, 'Request Aborted', 'the client aborted the request'],
+};
+
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (error: unknown, req, res, _next) => {
+    if (error instanceof HttpProblem) {
+      sendProblem(res, error.status, error.title, error.message, error.extra);
+      return;
+    }
+    const bodyError = BODY_ERRORS[(error as { type?: string }).type ?? ''];
+    if (bodyError) {
+      sendProblem(res, ...bodyError);
+      return;
+    }
+    logger.error('request failed', { method: req.method, path: req.path, error });
+    sendProblem(res, 500, 'Internal Server Error', 'the server failed to handle the request; see its log');
+  };
+}

@@ -1,0 +1,89 @@
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from '@ci-fixer/config';
+import { runFix } from '@ci-fixer/fix-engine';
+import { CANCELLED_REASON, cancelKey, type FixJobData, type FixResult } from '@ci-fixer/jobs';
+import type { Logger } from '@ci-fixer/logger';
+import { LABELS, MANAGED_BY, pickEnv, toLabelValue, type SandboxDriver } from '@ci-fixer/sandbox';
+
+/** Why the worker aborted a job it was running; anything else that aborts it is the fix timeout. */
+export const ABORT_REASONS = { cancelled: 'cancelled', shutdown: 'shutdown' } as const;
+
+export interface ProcessorDependencies {
+  config: Config;
+  driver: SandboxDriver;
+  redis: Redis;
+  logger: Logger;
+  workerId: string;
+}
+
+export type FixProcessor = (job: Job<FixJobData>, token?: string, signal?: AbortSignal) => Promise<FixResult>;
+
+/** Runs one fix job in a fresh sandbox and always destroys the sandbox, however the job ends. */
+export function createProcessor({
+  config,
+  driver,
+  redis,
+  logger,
+  workerId,
+}: ProcessorDependencies): FixProcessor {
+  // Three declared parameters: BullMQ hands a cancellation signal only to processors that take one.
+  return async (job, token, signal) => {
+    const log = logger.child({ jobId: job.id, attempt: job.attemptsMade + 1 });
+    if ((await redis.exists(cancelKey(job.id!))) === 1) {
+      log.info('job was cancelled while queued; dropping it');
+      throw new UnrecoverableError(CANCELLED_REASON);
+    }
+    const { request } = job.data;
+    const sandbox = await driver.create({
+      labels: {
+        [LABELS.managedBy]: MANAGED_BY,
+        [LABELS.owner]: workerId,
+        [LABELS.fixJob]: toLabelValue(job.id!),
+      },
+      env: pickEnv(config.SANDBOX_ENV_PASSTHROUGH),
+      readOnlyHostPaths: localRepoPath(request.repo.url),
+      maxLifetimeSeconds: config.FIX_TIMEOUT_SECONDS + 60,
+    });
+    log.info('fix started', { sandbox: sandbox.id, repo: request.repo.url, command: request.command });
+    const timeout = AbortSignal.timeout(config.FIX_TIMEOUT_SECONDS * 1000);
+    try {
+      const result = await runFix({
+        sandbox,
+        request,
+        commandTimeoutMs: config.SANDBOX_COMMAND_TIMEOUT_SECONDS * 1000,
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+        onProgress: (progress) => job.updateProgress({ ...progress }),
+      });
+      log.info('fix finished', { outcome: result.outcome, reason: result.reason });
+      return result;
+    } catch (error) {
+      if (signal?.aborted && signal.reason === ABORT_REASONS.shutdown && token) {
+        log.info('worker is shutting down; handing the job back to the queue');
+        await job.moveToWait(token);
+        throw new WaitingError();
+      }
+      if (signal?.aborted) {
+        log.info('job cancelled while running');
+        throw new UnrecoverableError(CANCELLED_REASON);
+      }
+      if (timeout.aborted) {
+        throw new UnrecoverableError(
+          `the fix ran longer than FIX_TIMEOUT_SECONDS (${config.FIX_TIMEOUT_SECONDS}s)`,
+        );
+      }
+      log.warn('fix failed with a platform error; it will be retried while attempts remain', { error });
+      throw error;
+    } finally {
+      await sandbox.destroy().catch((error: unknown) => log.error('sandbox destroy failed', { error }));
+    }
+  };
+}
+
+/** A local repository must be visible inside the sandbox to be cloned; the API admits these only when allowed. */
+function localRepoPath(url: string): string[] {
+  if (url.startsWith('file://')) return [fileURLToPath(url)];
+  return path.isAbsolute(url) ? [url] : [];
+}

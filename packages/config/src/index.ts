@@ -1,0 +1,2 @@
+export { envSchema, ENV_NAMES, SANDBOX_DRIVERS, LOG_LEVELS, type Config, type EnvName } from './schema.ts';
+export { loadConfig, ConfigError } from './load.ts';

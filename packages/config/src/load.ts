@@ -1,0 +1,32 @@
+import { z } from 'zod';
+import { ENV_NAMES, envSchema, type Config } from './schema.ts';
+
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** Reads and validates the configuration; throws a ConfigError naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const relevant: Record<string, string> = {};
+  for (const name of ENV_NAMES) {
+    const value = env[name];
+    // Compose files and Helm values often render unset variables as empty strings.
+    if (value !== undefined && value !== '') relevant[name] = value;
+  }
+  const parsed = envSchema.safeParse(relevant);
+  if (parsed.success) return parsed.data;
+  throw new ConfigError(parsed.error.issues.map((issue) => describeIssue(issue, relevant)));
+}
+
+function describeIssue(issue: z.core.$ZodIssue, input: Record<string, string>): string {
+  const name = String(issue.path[0] ?? '(root)');
+  const got = input[name];
+  const allowed = issue.code === 'invalid_value' ? ` (allowed: ${issue.values.join(', ')})` : '';
+  return `${name}: ${issue.message}${allowed}${got === undefined ? '' : `; got ${JSON.stringify(got)}`}`;
+}

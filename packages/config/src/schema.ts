@@ -1,0 +1,161 @@
+import { z } from 'zod';
+
+/**
+ * Every environment variable ci-fixer reads, with its default and meaning.
+ *
+ * The keys are the public names: the README table, the Helm chart, docker-compose and the Dockerfiles are
+ * all checked against this object, so a name that is not here is read by nothing.
+ */
+
+const bool = (description: string, fallback: 'true' | 'false') =>
+  z
+    .stringbool({ truthy: ['true', '1'], falsy: ['false', '0'] })
+    .default(fallback === 'true')
+    .describe(description);
+
+const int = (description: string, fallback: number, min: number, max: number) =>
+  z.coerce
+    .number({ error: 'must be a whole number' })
+    .int('must be a whole number')
+    .min(min, `must be at least ${min}`)
+    .max(max, `must be at most ${max}`)
+    .default(fallback)
+    .describe(description);
+
+const hostList = z
+  .string()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((host) => host.trim().toLowerCase())
+      .filter(Boolean),
+  )
+  .pipe(
+    z.array(
+      z
+        .string()
+        .regex(/^[a-z0-9.-]+(:\d+)?$/, 'must be a comma-separated list of host names, e.g. github.com'),
+    ),
+  );
+
+export const SANDBOX_DRIVERS = ['local'] as const;
+export const LOCAL_ISOLATION_MODES = ['auto', 'bwrap', 'none'] as const;
+export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+
+// Trust stores and proxies: what a sandbox needs to reach git hosts and registries the way the worker does.
+const DEFAULT_PASSTHROUGH = [
+  'NODE_EXTRA_CA_CERTS',
+  'SSL_CERT_FILE',
+  'SSL_CERT_DIR',
+  'GIT_SSL_CAINFO',
+  'CURL_CA_BUNDLE',
+  'REQUESTS_CA_BUNDLE',
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'NO_PROXY',
+  'http_proxy',
+  'https_proxy',
+  'no_proxy',
+];
+
+export const envSchema = z.object({
+  NODE_ENV: z
+    .enum(['development', 'test', 'production'])
+    .default('development')
+    .describe('`production` requires CI_FIXER_API_TOKEN; other values generate one at start.'),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info').describe('Lowest level written to the JSON log.'),
+
+  REDIS_URL: z
+    .url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })
+    .default('redis://127.0.0.1:6379')
+    .describe('Redis that holds the queue, job state and worker heartbeats.'),
+
+  HOST: z
+    .string()
+    .min(1)
+    .default('127.0.0.1')
+    .describe('Address the API listens on; containers use 0.0.0.0.'),
+  PORT: int('API port.', 3000, 1, 65535),
+  CI_FIXER_API_TOKEN: z
+    .string()
+    .min(16, 'must be at least 16 characters; generate one with `openssl rand -hex 32`')
+    .optional()
+    .describe(
+      'Bearer token for the REST API and Bull Board. Generated and printed at start when unset outside production.',
+    ),
+  API_MAX_BODY_BYTES: int('Largest request body the API accepts.', 1_048_576, 1024, 64 * 1_048_576),
+  BULL_BOARD_READ_ONLY: bool('Serve Bull Board without retry/remove/clean buttons.', 'true'),
+
+  CI_FIXER_ALLOW_FILE_REPOS: bool(
+    'Accept `file://` URLs and absolute paths as repositories (local use and tests only).',
+    'false',
+  ),
+  CI_FIXER_REPO_HOSTS: hostList
+    .default(['github.com', 'gitlab.com'])
+    .describe('Comma-separated git hosts whose https://, ssh:// or scp-style URLs are accepted.'),
+
+  WORKER_CONCURRENCY: int('Fix jobs one worker runs at once.', 2, 1, 64),
+  WORKER_SHUTDOWN_GRACE_SECONDS: int(
+    'On SIGTERM, how long running fixes may finish before they are handed back to the queue.',
+    60,
+    0,
+    86_400,
+  ),
+  WORKER_LOCK_DURATION_MS: int(
+    'How long a job lock lives without renewal; a worker that stops renewing (crashed) loses its job to another after this.',
+    30_000,
+    1000,
+    600_000,
+  ),
+  WORKER_HEARTBEAT_TTL_MS: int(
+    "How long a worker's heartbeat lives; sandboxes whose owner has no heartbeat are reaped.",
+    15_000,
+    1000,
+    600_000,
+  ),
+  JOB_ATTEMPTS: int('Tries per fix job; only platform errors are retried.', 3, 1, 20),
+  JOB_BACKOFF_MS: int('First retry delay; doubles on each retry.', 5000, 0, 3_600_000),
+  JOB_RETENTION_COUNT: int('Finished jobs kept for the API, per outcome.', 1000, 1, 1_000_000),
+  JOB_RETENTION_SECONDS: int('Age after which finished jobs are dropped.', 7 * 86_400, 60, 365 * 86_400),
+  FIX_TIMEOUT_SECONDS: int('Wall-clock limit for one fix job, sandbox included.', 1800, 10, 86_400),
+
+  SANDBOX_DRIVER: z.enum(SANDBOX_DRIVERS).default('local').describe('Where fix commands run.'),
+  SANDBOX_COMMAND_TIMEOUT_SECONDS: int('Limit for one command inside a sandbox.', 900, 1, 86_400),
+  SANDBOX_MAX_OUTPUT_BYTES: int(
+    'Output kept per stream per command; the middle of longer output is dropped.',
+    1_048_576,
+    1024,
+    64 * 1_048_576,
+  ),
+  SANDBOX_ENV_PASSTHROUGH: z
+    .string()
+    .default(DEFAULT_PASSTHROUGH.join(','))
+    .transform((value) =>
+      value
+        .split(',')
+        .map((name) => name.trim())
+        .filter(Boolean),
+    )
+    .pipe(
+      z.array(
+        z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a comma-separated list of variable names'),
+      ),
+    )
+    .describe(
+      "Worker variables copied into every sandbox (trust stores and proxies); nothing else of the worker's environment is.",
+    ),
+  SANDBOX_LOCAL_ROOT: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('Directory for local sandboxes; defaults to <tmpdir>/ci-fixer-sandboxes.'),
+  SANDBOX_LOCAL_ISOLATION: z
+    .enum(LOCAL_ISOLATION_MODES)
+    .default('auto')
+    .describe('`bwrap` requires bubblewrap, `none` runs plain processes, `auto` uses bwrap when installed.'),
+});
+
+export type Config = z.infer<typeof envSchema>;
+export type EnvName = keyof typeof envSchema.shape;
+
+export const ENV_NAMES = Object.keys(envSchema.shape) as EnvName[];

@@ -1,0 +1,26 @@
+import type { Finding } from '@ci-fixer/jobs';
+import { repoRelative } from './paths.ts';
+
+// tsc prints `file(line,col): error TS1234: message` plainly, and `file:line:col - error TS1234: message`
+// with --pretty (its default on a terminal).
+const PLAIN = /^(.+?)\((\d+),(\d+)\): error (TS\d+): (.+)$/;
+const PRETTY = /^(.+?):(\d+):(\d+) - error (TS\d+): (.+)$/;
+
+export function parseTsc(output: string, workdir: string): Finding[] {
+  const findings: Finding[] = [];
+  for (const raw of output.split('\n')) {
+    const line = raw.trimEnd();
+    const match = PLAIN.exec(line) ?? PRETTY.exec(line);
+    if (!match) continue;
+    findings.push({
+      category: 'type',
+      tool: 'tsc',
+      file: repoRelative(match[1]!, workdir),
+      line: Number(match[2]),
+      column: Number(match[3]),
+      rule: match[4]!,
+      message: match[5]!,
+    });
+  }
+  return findings;
+}

@@ -1,0 +1,5 @@
+export * from './queue.ts';
+export * from './request.ts';
+export * from './result.ts';
+export { checkRepoUrl, type RepoPolicy } from './repo-policy.ts';
+export { fixJobOptions, type RetryAndRetention } from './job-options.ts';

@@ -1,0 +1,43 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+
+// A ref must never be read as an option by git, and must be a plausible ref name.
+const gitRef = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^(?!-)(?!.*\.\.)[A-Za-z0-9._/+-]+$/, 'must be a branch or tag name such as main or v1.2.3');
+
+export const fixRequestSchema = z.strictObject({
+  repo: z.strictObject({
+    url: z.string().trim().min(1).max(2048),
+    ref: gitRef.optional(),
+    sha: z
+      .string()
+      .regex(/^[0-9a-f]{7,64}$/i, 'must be a hexadecimal commit id (7 to 64 characters)')
+      .transform((sha) => sha.toLowerCase())
+      .optional(),
+  }),
+  command: z.string().trim().min(1, 'must not be empty').max(10_000),
+  logs: z.string().max(512_000).optional(),
+});
+
+export type FixRequest = z.infer<typeof fixRequestSchema>;
+
+/** What a queued job carries: the request plus when it was accepted. */
+export interface FixJobData {
+  request: FixRequest;
+  submittedAt: string;
+}
+
+/**
+ * The same repository, commit and command map to the same key, so that a second submission while the
+ * first is queued or running finds the first instead of starting another sandbox.
+ */
+export function dedupeKey(request: FixRequest): string {
+  const url = request.repo.url.replace(/\/+$/, '').replace(/\.git$/, '');
+  const revision = request.repo.sha ?? request.repo.ref ?? 'HEAD';
+  return createHash('sha256')
+    .update(JSON.stringify([url, revision, request.command]))
+    .digest('hex');
+}

@@ -1,0 +1,6 @@
+export * from './types.ts';
+export { LABELS, MANAGED_BY, toLabelValue, matchesSelector } from './labels.ts';
+export { OutputBuffer } from './output-buffer.ts';
+export { reapOrphans, type ReapOptions, type ReapReport } from './reaper.ts';
+export { LocalDriver, defaultLocalRoot, type LocalDriverOptions } from './local/driver.ts';
+export { pickEnv } from './env.ts';

@@ -1,0 +1,94 @@
+/**
+ * The sandbox contract every driver implements: `local` (processes, under bubblewrap when available),
+ * `docker` (one container per sandbox) and `kubernetes` (one Job per sandbox).
+ *
+ * The shape follows what users of agent sandboxes know from E2B (`commands.run`, `files.read/write`),
+ * with argv instead of a shell string so that nothing is quoted by accident.
+ */
+
+export type DriverName = 'local' | 'docker' | 'kubernetes';
+
+export interface SandboxLimits {
+  cpus?: number;
+  memoryBytes?: number;
+  pids?: number;
+}
+
+export interface SandboxSpec {
+  /** Labels stored on the sandbox; must include the owner label (see `LABELS.owner`). */
+  labels: Record<string, string>;
+  /** Container image; drivers without images ignore it. */
+  image?: string;
+  /** Environment every command starts with; nothing of the worker's own environment leaks in. */
+  env?: Record<string, string>;
+  limits?: SandboxLimits;
+  /** Whether commands may reach the network (clone and install need it). Defaults to true. */
+  network?: boolean;
+  /** Host paths made visible read-only, for local `file://` repositories; only the local driver has a host. */
+  readOnlyHostPaths?: string[];
+  /** The sandbox ends itself after this long, even if its owner never destroys it. */
+  maxLifetimeSeconds?: number;
+}
+
+export interface ExecOptions {
+  /** Relative to the sandbox's workdir, or absolute inside the sandbox. */
+  cwd?: string;
+  env?: Record<string, string>;
+  /** Kills the command and everything it started when it runs longer. */
+  timeoutMs?: number;
+  /** Bytes kept per stream; the middle of longer output is dropped and the result flags it. */
+  maxOutputBytes?: number;
+  onStdout?: (chunk: string) => void;
+  onStderr?: (chunk: string) => void;
+  /** Aborting kills the command like a timeout does, but reports `aborted` instead. */
+  signal?: AbortSignal;
+}
+
+export interface ExecResult {
+  /** The command's exit status; a command killed by signal N reports 128 + N, as shells do. */
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  timedOut: boolean;
+  aborted: boolean;
+  durationMs: number;
+}
+
+export interface Sandbox {
+  readonly id: string;
+  /** Absolute path inside the sandbox where work happens; relative paths resolve against it. */
+  readonly workdir: string;
+  readonly labels: Readonly<Record<string, string>>;
+  exec(argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
+  writeFile(path: string, data: Uint8Array | string): Promise<void>;
+  readFile(path: string): Promise<Buffer>;
+  /** Stops every command and frees everything the sandbox holds. Safe to call twice. */
+  destroy(): Promise<void>;
+}
+
+export interface SandboxInfo {
+  id: string;
+  labels: Record<string, string>;
+  createdAt: Date;
+}
+
+export interface SandboxDriver {
+  readonly name: DriverName;
+  create(spec: SandboxSpec): Promise<Sandbox>;
+  /** Sandboxes of this driver whose labels include every pair in `selector`. */
+  list(selector?: Record<string, string>): Promise<SandboxInfo[]>;
+  /** Destroys a sandbox by id, whoever created it; a missing sandbox is not an error. */
+  destroy(id: string): Promise<void>;
+}
+
+export class SandboxError extends Error {
+  readonly sandboxId: string | undefined;
+
+  constructor(message: string, options: { sandboxId?: string; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.name = 'SandboxError';
+    this.sandboxId = options.sandboxId;
+  }
+}
