@@ -20,6 +20,11 @@ export interface FixOptions {
   /** Aborting stops the running command and ends the fix with the signal's reason. */
   signal?: AbortSignal;
   onProgress?: (progress: JobProgress) => void | Promise<void>;
+  /**
+   * An HTTP Authorization header value for fetching the repository (a forge token). It reaches git through
+   * the environment of the fetch commands alone: never argv, .git/config, the remote URL or a step record.
+   */
+  gitAuthHeader?: string;
   /** Raw output of every command, for a person watching (the CLI). */
   onOutput?: (chunk: string, stream: 'stdout' | 'stderr') => void;
 }
@@ -96,13 +101,23 @@ class FixRun {
     await this.must(['git', 'init', '-q', '.'], 'git init');
     // Fetched by URL, never stored as a remote, so no URL (and later no credential) lands in .git/config.
     const shallowTarget = sha && sha.length === 40 ? sha : sha ? undefined : (ref ?? 'HEAD');
+    const auth = this.options.gitAuthHeader
+      ? {
+          GIT_CONFIG_COUNT: '1',
+          GIT_CONFIG_KEY_0: 'http.extraHeader',
+          GIT_CONFIG_VALUE_0: this.options.gitAuthHeader,
+        }
+      : {};
     const shallow = shallowTarget
-      ? await this.exec(['git', 'fetch', '-q', '--depth', '1', '--no-tags', '--', url, shallowTarget])
+      ? await this.exec(['git', 'fetch', '-q', '--depth', '1', '--no-tags', '--', url, shallowTarget], {
+          env: auth,
+        })
       : undefined;
     if (!shallow || shallow.exitCode !== 0) {
       await this.must(
         ['git', 'fetch', '-q', '--no-tags', '--', url, '+refs/heads/*:refs/remotes/origin/*'],
         `cannot fetch ${url}`,
+        { env: auth },
       );
     }
     const target = shallow?.exitCode === 0 ? 'FETCH_HEAD' : (sha ?? `origin/${ref ?? 'HEAD'}`);
@@ -110,7 +125,9 @@ class FixRun {
       ['git', 'checkout', '-q', '--detach', target],
       `cannot check out ${sha ?? ref ?? 'HEAD'}`,
     );
-    this.baseSha = (await this.must(['git', 'rev-parse', 'HEAD'], 'git rev-parse', false)).stdout.trim();
+    this.baseSha = (
+      await this.must(['git', 'rev-parse', 'HEAD'], 'git rev-parse', { record: false })
+    ).stdout.trim();
     const exclude = await this.options.sandbox.readFile('.git/info/exclude').catch(() => Buffer.alloc(0));
     await this.options.sandbox.writeFile(
       '.git/info/exclude',
@@ -121,7 +138,7 @@ class FixRun {
   /** Installs dependencies; a failure here is the repository's, so it ends the run with an outcome. */
   private async install(): Promise<FixResult | undefined> {
     await this.enter('installing');
-    const listing = await this.must(['ls', '-A'], 'list the repository', false);
+    const listing = await this.must(['ls', '-A'], 'list the repository', { record: false });
     const command = installCommand(listing.stdout.split('\n'));
     if (!command) return undefined;
     const result = await this.exec(command);
@@ -180,7 +197,7 @@ class FixRun {
   }
 
   private async patch(files: string[]): Promise<string> {
-    await this.must(['git', 'add', '-A', '--', ...files], 'git add', false);
+    await this.must(['git', 'add', '-A', '--', ...files], 'git add', { record: false });
     const diff = await this.must(
       ['git', 'diff', '--cached', '--binary', this.baseSha!, '--', ...files],
       'git diff',
@@ -203,8 +220,12 @@ class FixRun {
     return this.exec(['bash', '-c', command], { shown: command });
   }
 
-  private async must(argv: string[], what: string, record = true): Promise<ExecResult> {
-    const result = await this.exec(argv, { record });
+  private async must(
+    argv: string[],
+    what: string,
+    { record = true, env = {} }: { record?: boolean; env?: Record<string, string> } = {},
+  ): Promise<ExecResult> {
+    const result = await this.exec(argv, { record, env });
     if (result.exitCode !== 0) {
       const detail = (result.stderr || result.stdout).trim().split('\n').slice(-5).join('\n');
       throw new PlatformError(
@@ -215,7 +236,10 @@ class FixRun {
   }
 
   /** Runs a command in the sandbox; recorded steps are the ones a person reading the job wants to see. */
-  private async exec(argv: string[], { shown = argv.join(' '), record = true } = {}): Promise<ExecResult> {
+  private async exec(
+    argv: string[],
+    { shown = argv.join(' '), record = true, env = {} as Record<string, string> } = {},
+  ): Promise<ExecResult> {
     this.options.signal?.throwIfAborted();
     let tail = '';
     const collect = (stream: 'stdout' | 'stderr') => (chunk: string) => {
@@ -223,7 +247,7 @@ class FixRun {
       this.options.onOutput?.(chunk, stream);
     };
     const result = await this.options.sandbox.exec(argv, {
-      env: { CI: 'true', GIT_TERMINAL_PROMPT: '0' },
+      env: { CI: 'true', GIT_TERMINAL_PROMPT: '0', ...env },
       timeoutMs: this.options.commandTimeoutMs,
       ...(this.options.signal ? { signal: this.options.signal } : {}),
       onStdout: collect('stdout'),
