@@ -181,7 +181,7 @@ class FixRun {
     const status = await this.must(
       ['git', 'status', '--porcelain=v1', '-z', '--untracked-files=all'],
       'git status',
-      false,
+      { record: false },
     );
     return new Set(
       status.stdout
@@ -201,7 +201,7 @@ class FixRun {
     const diff = await this.must(
       ['git', 'diff', '--cached', '--binary', this.baseSha!, '--', ...files],
       'git diff',
-      false,
+      { record: false },
     );
     return diff.stdout;
   }
