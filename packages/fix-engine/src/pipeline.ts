@@ -101,7 +101,7 @@ class FixRun {
     await this.must(['git', 'init', '-q', '.'], 'git init');
     // Fetched by URL, never stored as a remote, so no URL (and later no credential) lands in .git/config.
     const shallowTarget = sha && sha.length === 40 ? sha : sha ? undefined : (ref ?? 'HEAD');
-    const auth = this.options.gitAuthHeader
+    const auth: Record<string, string> = this.options.gitAuthHeader
       ? {
           GIT_CONFIG_COUNT: '1',
           GIT_CONFIG_KEY_0: 'http.extraHeader',
