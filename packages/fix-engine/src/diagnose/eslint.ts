@@ -1,5 +1,5 @@
 import type { Finding } from '@ci-fixer/jobs';
-import { repoRelative } from './paths.ts';
+import { fileIn, type ParseContext } from './context.ts';
 
 // ESLint's default "stylish" formatter: a file path on its own line, then one indented line per problem:
 //   12:5  error  'x' is assigned a value but never used  no-unused-vars
@@ -7,20 +7,21 @@ const PROBLEM = /^\s+(\d+):(\d+)\s+(error|warning)\s+(.+?)(?:\s{2,}(\S+))?\s*$/;
 const FILE_HEADER = /^(\/|[A-Za-z]:\\|\.{0,2}\/)?\S.*\.(?:[cm]?[jt]sx?|vue|svelte|astro|json|md)$/;
 const FIXABLE = /(\d+) errors? and (\d+) warnings? potentially fixable with the `--fix` option/;
 
-export function parseEslint(output: string, workdir: string): Finding[] {
+export function parseEslint(output: string, context: ParseContext): Finding[] {
   if (!/\d+ problems? \(/.test(output)) return [];
   const findings: Finding[] = [];
   let file: string | undefined;
   for (const raw of output.split('\n')) {
     const line = raw.trimEnd();
     if (FILE_HEADER.test(line) && !line.startsWith(' ')) {
-      file = repoRelative(line, workdir);
+      file = fileIn(context, line);
       continue;
     }
     const problem = PROBLEM.exec(line);
     if (!problem || !file) continue;
+    const parseError = problem[4]!.startsWith('Parsing error:');
     findings.push({
-      category: 'lint',
+      category: parseError ? 'build' : 'lint',
       tool: 'eslint',
       file,
       line: Number(problem[1]),

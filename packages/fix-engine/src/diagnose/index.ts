@@ -1,19 +1,45 @@
 import type { Diagnosis, Finding } from '@ci-fixer/jobs';
+import type { ParseContext, Parser } from './context.ts';
 import { parseEslint } from './eslint.ts';
+import { parseGo } from './go.ts';
+import { parseNodeDependencies } from './node-deps.ts';
+import { parseNodeTest } from './node-test.ts';
 import { stripAnsi } from './paths.ts';
 import { parsePrettier } from './prettier.ts';
+import { parsePytest, parsePythonImports, parsePythonTools } from './python.ts';
 import { parseTestRunners } from './test-runners.ts';
 import { parseTsc } from './tsc.ts';
 
 export { eslintFixableCount } from './eslint.ts';
 export { stripAnsi } from './paths.ts';
 
-const PARSERS = [parsePrettier, parseEslint, parseTsc, parseTestRunners];
+const PARSERS: Parser[] = [
+  parsePrettier,
+  parseEslint,
+  parseTsc,
+  parseTestRunners,
+  parseNodeTest,
+  parseNodeDependencies,
+  parsePytest,
+  parsePythonTools,
+  parsePythonImports,
+  parseGo,
+];
 
-/** Turns a failing command's output into findings; unknown output yields one `unknown` finding with its error lines. */
-export function diagnose(rawOutput: string, workdir: string): Diagnosis {
+export type DiagnoseOptions = Partial<Omit<ParseContext, 'workdir'>>;
+
+/**
+ * Turns a failing command's output into findings; unknown output yields one `unknown` finding with its
+ * error lines. `workdir` is the repository root; `cwd` the directory the command ran in, relative to it.
+ */
+export function diagnose(rawOutput: string, workdir: string, options: DiagnoseOptions = {}): Diagnosis {
   const output = stripAnsi(rawOutput);
-  const findings: Finding[] = PARSERS.flatMap((parse) => parse(output, workdir));
+  const context: ParseContext = {
+    workdir,
+    cwd: options.cwd ?? '',
+    ...(options.goModule ? { goModule: options.goModule } : {}),
+  };
+  const findings: Finding[] = PARSERS.flatMap((parse) => parse(output, context));
   if (findings.length === 0) {
     const errors = errorRegion(output);
     return {

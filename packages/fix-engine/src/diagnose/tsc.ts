@@ -1,12 +1,12 @@
 import type { Finding } from '@ci-fixer/jobs';
-import { repoRelative } from './paths.ts';
+import { fileIn, type ParseContext } from './context.ts';
 
 // tsc prints `file(line,col): error TS1234: message` plainly, and `file:line:col - error TS1234: message`
 // with --pretty (its default on a terminal).
 const PLAIN = /^(.+?)\((\d+),(\d+)\): error (TS\d+): (.+)$/;
 const PRETTY = /^(.+?):(\d+):(\d+) - error (TS\d+): (.+)$/;
 
-export function parseTsc(output: string, workdir: string): Finding[] {
+export function parseTsc(output: string, context: ParseContext): Finding[] {
   const findings: Finding[] = [];
   for (const raw of output.split('\n')) {
     const line = raw.trimEnd();
@@ -15,7 +15,7 @@ export function parseTsc(output: string, workdir: string): Finding[] {
     findings.push({
       category: 'type',
       tool: 'tsc',
-      file: repoRelative(match[1]!, workdir),
+      file: fileIn(context, match[1]!),
       line: Number(match[2]),
       column: Number(match[3]),
       rule: match[4]!,
