@@ -9,6 +9,8 @@ export interface ParseContext {
   cwd: string;
   /** The Go module path from go.mod, which `go test` prints instead of directories. */
   goModule?: string;
+  /** The command that printed the output, when known: some tools print the same lines for different checks. */
+  command?: string;
 }
 
 export type Parser = (output: string, context: ParseContext) => Finding[];

@@ -1,7 +1,8 @@
 import type { Finding } from '@ci-fixer/jobs';
 import { dedupe, fileIn, type ParseContext } from './context.ts';
 
-// The go command groups compiler errors under `# package`, and vet findings under `# [package]`:
+// The go command groups compiler errors under `# package`, and (in `go test`) vet findings under
+// `# [package]`; `go vet` alone prints its findings without a header, and its type-check errors with `vet: `:
 //   calc/calc.go:10:14: fmt.Printf format %s has arg x of wrong type int
 const PACKAGE_HEADER = /^# (\[)?\S+?\]?$/;
 const POSITION = /^(\S+?\.go):(\d+):(\d+): (.+)$/;
@@ -20,22 +21,26 @@ const BARE_GO_FILE = /^\S+\.go$/;
 export function parseGo(output: string, context: ParseContext): Finding[] {
   const lines = output.split('\n').map((line) => line.trimEnd());
   const findings: Finding[] = [];
-  let inVet = false;
+  const vetOnly =
+    /\bgo\s+vet\b/.test(context.command ?? '') && !/\bgo\s+(build|test|run)\b/.test(context.command ?? '');
+  let inVet = vetOnly;
   let pendingTests: Finding[] = [];
   for (let index = 0; index < lines.length; index++) {
     const line = lines[index]!;
     const header = PACKAGE_HEADER.exec(line);
     if (header) {
-      inVet = Boolean(header[1]);
+      inVet = vetOnly || Boolean(header[1]);
       continue;
     }
+    const typeCheck = VET_PREFIX.test(line);
     const position = POSITION.exec(line.replace(VET_PREFIX, ''));
     if (position && !TEST_MESSAGE.test(line)) {
       const [, file, row, column, message] = position;
       const missing = MISSING_MODULE.exec(message!) ?? MISSING_SUM.exec(message!);
+      const vet = inVet && !typeCheck;
       findings.push({
-        category: missing ? 'dependency' : inVet ? 'lint' : 'build',
-        tool: missing ? 'go mod' : inVet ? 'go vet' : 'go',
+        category: missing ? 'dependency' : vet ? 'lint' : 'build',
+        tool: missing ? 'go mod' : vet ? 'go vet' : 'go',
         file: fileIn(context, file!),
         line: Number(row),
         column: Number(column),

@@ -34,11 +34,7 @@ export type DiagnoseOptions = Partial<Omit<ParseContext, 'workdir'>>;
  */
 export function diagnose(rawOutput: string, workdir: string, options: DiagnoseOptions = {}): Diagnosis {
   const output = stripAnsi(rawOutput);
-  const context: ParseContext = {
-    workdir,
-    cwd: options.cwd ?? '',
-    ...(options.goModule ? { goModule: options.goModule } : {}),
-  };
+  const context: ParseContext = { ...options, workdir, cwd: options.cwd ?? '' };
   const findings: Finding[] = PARSERS.flatMap((parse) => parse(output, context));
   if (findings.length === 0) {
     const errors = errorRegion(output);

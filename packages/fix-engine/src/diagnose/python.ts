@@ -13,7 +13,7 @@ const ISORT = /^ERROR: (.+?\.pyi?) Imports are incorrectly sorted/;
 // flake8: `./pkg/calc.py:3:10: E231 missing whitespace after ','`
 const FLAKE8 = /^(.+?\.pyi?):(\d+):(\d+): ([A-Z]+\d+) (.+)$/;
 // mypy: `pkg/calc.py:6: error: Incompatible return value type  [return-value]`, with a column when asked.
-const MYPY = /^(.+?\.pyi?):(\d+):(?:(\d+):)? error: (.+?)(?:  \[([\w-]+)\])?$/;
+const MYPY = /^(.+?\.pyi?):(\d+):(?:(\d+):)? error: (.+?)(?: {2}\[([\w-]+)\])?$/;
 // Python itself: `ModuleNotFoundError: No module named 'x'` (pytest prefixes `E   `).
 const MISSING_MODULE = /^(?:E\s+)?ModuleNotFoundError: No module named '([^']+)'/;
 const TRACEBACK_FILE = /^\s*File "(.+?)", line (\d+)/;
