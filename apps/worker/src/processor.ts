@@ -3,7 +3,7 @@ import path from 'node:path';
 import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '@ci-fixer/config';
-import { runFix } from '@ci-fixer/fix-engine';
+import { dependencyCacheDir, runFix } from '@ci-fixer/fix-engine';
 import { CANCELLED_REASON, cancelKey, type FixJobData, type FixResult } from '@ci-fixer/jobs';
 import type { Logger } from '@ci-fixer/logger';
 import { LABELS, MANAGED_BY, pickEnv, toLabelValue, type SandboxDriver } from '@ci-fixer/sandbox';
@@ -37,6 +37,9 @@ export function createProcessor({
       throw new UnrecoverableError(CANCELLED_REASON);
     }
     const { request } = job.data;
+    const cacheDir = config.DEPENDENCY_CACHE_DIR
+      ? dependencyCacheDir(config.DEPENDENCY_CACHE_DIR, request.repo.url, config.DEPENDENCY_CACHE_SCOPE)
+      : undefined;
     const sandbox = await driver.create({
       labels: {
         [LABELS.managedBy]: MANAGED_BY,
@@ -46,6 +49,7 @@ export function createProcessor({
       env: pickEnv(config.SANDBOX_ENV_PASSTHROUGH),
       readOnlyHostPaths: localRepoPath(request.repo.url),
       maxLifetimeSeconds: config.FIX_TIMEOUT_SECONDS + 60,
+      ...(cacheDir ? { cacheDir } : {}),
     });
     log.info('fix started', { sandbox: sandbox.id, repo: request.repo.url, command: request.command });
     const timeout = AbortSignal.timeout(config.FIX_TIMEOUT_SECONDS * 1000);
@@ -56,6 +60,8 @@ export function createProcessor({
         commandTimeoutMs: config.SANDBOX_COMMAND_TIMEOUT_SECONDS * 1000,
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
         onProgress: (progress) => job.updateProgress({ ...progress }),
+        ...(cacheDir ? { cacheDir } : {}),
+        ...agentOptions(config),
       });
       log.info('fix finished', { outcome: result.outcome, reason: result.reason });
       return result;
@@ -79,6 +85,22 @@ export function createProcessor({
     } finally {
       await sandbox.destroy().catch((error: unknown) => log.error('sandbox destroy failed', { error }));
     }
+  };
+}
+
+/** The fix agent runs only when a model endpoint, key and model are all configured. */
+function agentOptions(config: Config) {
+  if (!config.LLM_BASE_URL || !config.LLM_API_KEY || !config.LLM_MODEL) return {};
+  return {
+    agent: {
+      baseURL: config.LLM_BASE_URL,
+      apiKey: config.LLM_API_KEY,
+      model: config.LLM_MODEL,
+      maxSteps: config.LLM_MAX_STEPS,
+      maxTokens: config.LLM_MAX_TOKENS,
+      maxWallMs: config.LLM_MAX_SECONDS * 1000,
+      maxRetries: config.LLM_MAX_RETRIES,
+    },
   };
 }
 

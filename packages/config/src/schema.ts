@@ -149,6 +149,43 @@ export const envSchema = z.object({
     .min(1)
     .optional()
     .describe('Directory for local sandboxes; defaults to <tmpdir>/ci-fixer-sandboxes.'),
+  DEPENDENCY_CACHE_DIR: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'Host directory for package-manager caches (npm, pnpm, yarn, Go, pip) kept across jobs; unset disables caching.',
+    ),
+  DEPENDENCY_CACHE_SCOPE: z
+    .enum(['repository', 'shared'])
+    .default('repository')
+    .describe(
+      "`repository` gives each repository its own cache, so tenants never read each other's; `shared` uses one for all.",
+    ),
+
+  LLM_BASE_URL: z
+    .url({ error: 'must be the URL of an OpenAI-compatible API, e.g. https://api.openai.com/v1' })
+    .optional()
+    .describe(
+      'OpenAI-compatible endpoint for the fix agent; the agent runs only when this, LLM_API_KEY and LLM_MODEL are set.',
+    ),
+  LLM_API_KEY: z.string().min(1).optional().describe('API key for LLM_BASE_URL; never logged.'),
+  LLM_MODEL: z.string().min(1).optional().describe('Model name the fix agent asks for.'),
+  LLM_MAX_STEPS: int('Model turns the fix agent may take per job.', 30, 1, 500),
+  LLM_MAX_TOKENS: int(
+    'Prompt plus completion tokens the fix agent may spend per job.',
+    400_000,
+    1000,
+    100_000_000,
+  ),
+  LLM_MAX_SECONDS: int('Wall-clock limit for the fix agent per job.', 600, 10, 86_400),
+  LLM_MAX_RETRIES: int(
+    'Retries of a failed model call (429, 5xx, timeouts) with exponential backoff.',
+    3,
+    0,
+    20,
+  ),
+
   SANDBOX_LOCAL_ISOLATION: z
     .enum(LOCAL_ISOLATION_MODES)
     .default('auto')

@@ -1,4 +1,7 @@
 export { runFix, PlatformError, type FixOptions } from './pipeline.ts';
-export { diagnose, stripAnsi, eslintFixableCount } from './diagnose/index.ts';
-export { installCommand } from './install.ts';
+export { diagnose, stripAnsi, eslintFixableCount, type DiagnoseOptions } from './diagnose/index.ts';
+export { installCommand, detectToolchains, type Toolchain } from './toolchain.ts';
 export { RECIPES, type Recipe } from './recipes/index.ts';
+export { checkGuardrails } from './guardrails.ts';
+export { cacheEnvironment, dependencyCacheDir } from './cache-env.ts';
+export type { AgentOptions } from './agent/loop.ts';

@@ -1,8 +1,21 @@
-import type { Diagnosis, FixRequest, FixResult, JobProgress, Outcome, Stage, Step } from '@ci-fixer/jobs';
+import path from 'node:path';
+import type {
+  AgentUsage,
+  Diagnosis,
+  FixRequest,
+  FixResult,
+  JobProgress,
+  Outcome,
+  Stage,
+  Step,
+} from '@ci-fixer/jobs';
 import type { ExecResult, Sandbox } from '@ci-fixer/sandbox';
+import { runAgent, type AgentOptions } from './agent/loop.ts';
+import { cacheEnvironment } from './cache-env.ts';
 import { diagnose } from './diagnose/index.ts';
-import { installCommand } from './install.ts';
+import { checkGuardrails } from './guardrails.ts';
 import { RECIPES, type Recipe } from './recipes/index.ts';
+import { detectToolchains, type Toolchain } from './toolchain.ts';
 
 /** A failure of the platform rather than of the repository: worth retrying. */
 export class PlatformError extends Error {
@@ -27,16 +40,33 @@ export interface FixOptions {
   gitAuthHeader?: string;
   /** Raw output of every command, for a person watching (the CLI). */
   onOutput?: (chunk: string, stream: 'stdout' | 'stderr') => void;
+  /**
+   * A directory inside the sandbox that outlives it, for package managers' download caches (npm, pnpm,
+   * yarn, Go modules and build cache, pip). The worker keys it per repository.
+   */
+  cacheDir?: string;
+  /** The LLM agent, tried when no recipe fixes the failure; absent when no model is configured. */
+  agent?: AgentOptions;
 }
 
 const MAX_ROUNDS = 3;
 const LOG_TAIL_CHARS = 4000;
-// Dependencies installed in the workspace must never show up in a patch.
-const EXCLUDES = ['node_modules/', '.pnpm-store/', '.yarn/cache/', '.eslintcache'];
+// Dependencies, caches and build droppings in the workspace must never show up in a patch.
+const EXCLUDES = [
+  'node_modules/',
+  '.pnpm-store/',
+  '.yarn/cache/',
+  '.eslintcache',
+  '__pycache__/',
+  '*.pyc',
+  '.pytest_cache/',
+  '.mypy_cache/',
+  '.venv/',
+];
 
 /**
- * Clone → install → reproduce → diagnose → fix → verify, inside one sandbox. Returns an outcome for
- * anything the repository caused; throws PlatformError for what the platform did.
+ * Clone → install → reproduce → diagnose → fix (recipes, then the agent) → verify, inside one sandbox.
+ * Returns an outcome for anything the repository caused; throws PlatformError for what the platform did.
  */
 export async function runFix(options: FixOptions): Promise<FixResult> {
   return new FixRun(options).run();
@@ -45,54 +75,62 @@ export async function runFix(options: FixOptions): Promise<FixResult> {
 class FixRun {
   private readonly options: FixOptions;
   private readonly steps: Step[] = [];
+  private readonly started = performance.now();
+  private readonly cwd: string;
+  private readonly env: Record<string, string>;
   private stage: Stage = 'cloning';
   private baseSha: string | null = null;
+  private toolchains: Toolchain[] = [];
+  private readonly fixedFiles = new Set<string>();
+  private readonly strategies: string[] = [];
+  private flaky = false;
+  private agentUsage: AgentUsage | undefined;
 
   constructor(options: FixOptions) {
     this.options = options;
+    this.cwd = path.posix.normalize(options.request.workingDirectory ?? '.').replace(/^\.$/, '');
+    this.env = cacheEnvironment(options.cacheDir);
   }
 
   async run(): Promise<FixResult> {
     await this.clone();
-    const install = await this.install();
-    if (install) return install;
+    if (this.cwd && (await this.options.sandbox.exec(['test', '-d', this.cwd])).exitCode !== 0) {
+      return this.finish(
+        'unfixable',
+        `the working directory ${this.cwd} does not exist in the repository`,
+        null,
+      );
+    }
+    const installFailed = await this.install();
+    if (installFailed) return installFailed;
 
     await this.enter('reproducing');
-    const reproduction = await this.shell(this.options.request.command);
-    if (reproduction.exitCode === 0) {
-      return this.finish('not_reproducible', 'the command passed in the sandbox', null);
+    let failure = await this.reproduce();
+    if (!failure) {
+      if (this.fixedFiles.size > 0) return this.verifyAndFinish(null);
+      return this.finish('not_reproducible', 'the command passed twice in the sandbox', null);
     }
 
     await this.enter('diagnosing');
-    const original = this.diagnoseFailure(reproduction);
+    const original = this.diagnoseFailure(failure, this.options.request.command);
     let diagnosis = original;
-    const fixedFiles = new Set<string>();
-    const strategies: string[] = [];
 
     for (let round = 1; round <= MAX_ROUNDS; round++) {
       await this.enter('fixing');
-      const applied = await this.applyRecipes(diagnosis, fixedFiles);
-      if (applied.length === 0) {
-        const reason =
-          round === 1
-            ? `no deterministic recipe fits this failure (${diagnosis.summary})`
-            : `still failing after ${strategies.join(', ')}, and no recipe fits what remains (${diagnosis.summary})`;
-        return this.finish('unfixable', reason, original);
-      }
-      strategies.push(...applied);
-
+      const applied = await this.applyRecipes(diagnosis);
+      if (applied.length === 0) break;
       await this.enter('verifying');
-      const verification = await this.shell(this.options.request.command);
-      if (verification.exitCode === 0) {
-        const patch = await this.patch([...fixedFiles]);
-        return this.finish('fixed', `the command passes after ${strategies.join(', ')}`, original, {
-          patch,
-          strategy: [...new Set(strategies)].join('+'),
-        });
-      }
-      diagnosis = this.diagnoseFailure(verification);
+      failure = await this.runCommand();
+      if (failure.exitCode === 0) return this.verifyAndFinish(original);
+      diagnosis = this.diagnoseFailure(failure, this.options.request.command);
     }
-    return this.finish('unfixable', `still failing after ${MAX_ROUNDS} rounds of recipes`, original);
+
+    if (this.options.agent) return this.runAgent(original, diagnosis, failure);
+    const reason =
+      this.strategies.length === 0
+        ? `no deterministic recipe fits this failure (${diagnosis.summary})`
+        : `still failing after ${this.strategies.join(', ')}, and no recipe fits what remains (${diagnosis.summary})`;
+    return this.finish('unfixable', reason, original);
   }
 
   private async clone(): Promise<void> {
@@ -111,6 +149,7 @@ class FixRun {
     const shallow = shallowTarget
       ? await this.exec(['git', 'fetch', '-q', '--depth', '1', '--no-tags', '--', url, shallowTarget], {
           env: auth,
+          cwd: '',
         })
       : undefined;
     if (!shallow || shallow.exitCode !== 0) {
@@ -135,29 +174,92 @@ class FixRun {
     );
   }
 
-  /** Installs dependencies; a failure here is the repository's, so it ends the run with an outcome. */
+  /**
+   * Installs dependencies as CI would. A lockfile out of step with its manifest is repaired by a recipe and
+   * the install tried again; any other failure is the repository's and ends the run with an outcome.
+   */
   private async install(): Promise<FixResult | undefined> {
     await this.enter('installing');
-    const listing = await this.must(['ls', '-A'], 'list the repository', { record: false });
-    const command = installCommand(listing.stdout.split('\n'));
-    if (!command) return undefined;
-    const result = await this.exec(command);
-    if (result.exitCode === 0) return undefined;
-    const diagnosis = this.diagnoseFailure(result);
-    for (const finding of diagnosis.findings) {
-      if (finding.category === 'unknown')
-        Object.assign(finding, { category: 'dependency', tool: command[0] });
+    this.toolchains = await this.detect();
+    for (let attempt = 1; ; attempt++) {
+      const failed = await this.installOnce();
+      if (!failed) return undefined;
+      const shown = failed.toolchain.install!.join(' ');
+      const diagnosis = this.diagnoseFailure(failed.result, shown);
+      for (const finding of diagnosis.findings) {
+        if (finding.category === 'unknown')
+          Object.assign(finding, { category: 'dependency', tool: failed.toolchain.install![0] });
+      }
+      if (attempt === 1) {
+        await this.enter('fixing');
+        if ((await this.applyRecipes(diagnosis)).length > 0) {
+          await this.enter('installing');
+          continue;
+        }
+      }
+      return this.finish('unfixable', `installing dependencies failed: ${shown}`, diagnosis);
     }
-    return this.finish('unfixable', `installing dependencies failed: ${command.join(' ')}`, diagnosis);
   }
 
-  private async applyRecipes(diagnosis: Diagnosis, fixedFiles: Set<string>): Promise<string[]> {
+  private async installOnce(): Promise<{ toolchain: Toolchain; result: ExecResult } | undefined> {
+    for (const toolchain of this.toolchains) {
+      if (!toolchain.install) continue;
+      const result = await this.exec(await this.resolveCommand(toolchain));
+      if (result.exitCode !== 0) return { toolchain, result };
+    }
+    return undefined;
+  }
+
+  /** Toolchains of the working directory; a package in a monorepo may keep its lockfile at the root. */
+  private async detect(): Promise<Toolchain[]> {
+    const view = async (dir: string) => {
+      const listing = await this.must(['ls', '-A', '--', dir || '.'], 'list the repository', {
+        record: false,
+        cwd: '',
+      });
+      return {
+        names: listing.stdout.split('\n').filter(Boolean),
+        read: async (name: string) =>
+          (
+            await this.options.sandbox.readFile(path.posix.join(dir || '.', name)).catch(() => undefined)
+          )?.toString(),
+      };
+    };
+    const here = await detectToolchains(await view(this.cwd));
+    if (here.length > 0 || !this.cwd) return here;
+    return detectToolchains(await view(''));
+  }
+
+  /** A package manager that is not installed runs from the npm registry at the version the repo declares. */
+  private async resolveCommand(toolchain: Toolchain): Promise<string[]> {
+    const [tool, ...args] = toolchain.install!;
+    if (tool !== 'yarn' && tool !== 'pnpm') return toolchain.install!;
+    if (await this.onPath(tool)) return toolchain.install!;
+    const version = tool === 'yarn' && args.includes('--frozen-lockfile') ? '1' : 'latest';
+    return ['npm', 'exec', '--yes', `--package=${tool}@${version}`, '--', tool, ...args];
+  }
+
+  /** Runs the command; a pass is confirmed by a second run, since a failure that does not recur may be flaky. */
+  private async reproduce(): Promise<ExecResult | undefined> {
+    const first = await this.runCommand();
+    if (first.exitCode !== 0) return first;
+    if (this.fixedFiles.size > 0) return undefined;
+    const second = await this.runCommand();
+    if (second.exitCode === 0) return undefined;
+    this.flaky = true;
+    return second;
+  }
+
+  private async applyRecipes(diagnosis: Diagnosis): Promise<string[]> {
     const applied: string[] = [];
     for (const recipe of RECIPES) {
-      const claimed = recipe.claims(diagnosis);
-      if (claimed.length === 0 || !(await this.hasExecutable(recipe))) continue;
+      const claimed = recipe.claims(diagnosis, this.cwd);
+      if (claimed.length === 0) continue;
+      const executable = await this.findExecutable(recipe);
+      if (!executable) continue;
       const before = await this.changedFiles();
-      await this.exec(recipe.command(claimed));
+      const files = claimed.map((file) => path.posix.relative(this.cwd || '.', file) || '.');
+      await this.exec(recipe.command(executable, files));
       const touched = [...(await this.changedFiles())].filter((file) => !before.has(file));
       const outside = touched.filter((file) => !claimed.includes(file));
       if (outside.length > 0) {
@@ -165,15 +267,91 @@ class FixRun {
         continue;
       }
       if (touched.length > 0) {
-        touched.forEach((file) => fixedFiles.add(file));
+        touched.forEach((file) => this.fixedFiles.add(file));
         applied.push(recipe.name);
+        this.strategies.push(recipe.name);
       }
     }
     return applied;
   }
 
-  private async hasExecutable(recipe: Recipe): Promise<boolean> {
-    return (await this.options.sandbox.exec(['test', '-x', recipe.requires])).exitCode === 0;
+  private async findExecutable(recipe: Recipe): Promise<string | undefined> {
+    for (const candidate of recipe.executables) {
+      if (!candidate.includes('/')) {
+        if (await this.onPath(candidate)) return candidate;
+        continue;
+      }
+      for (const base of new Set([this.cwd, ''])) {
+        const inRepo = path.posix.join(base || '.', candidate);
+        if ((await this.options.sandbox.exec(['test', '-x', inRepo])).exitCode === 0)
+          return path.posix.relative(this.cwd || '.', inRepo);
+      }
+    }
+    return undefined;
+  }
+
+  private async onPath(name: string): Promise<boolean> {
+    const found = await this.options.sandbox.exec(['sh', '-c', 'command -v "$1"', 'sh', name]);
+    return found.exitCode === 0;
+  }
+
+  private async runAgent(original: Diagnosis, current: Diagnosis, failure: ExecResult): Promise<FixResult> {
+    await this.enter('fixing');
+    const before = await this.changedFiles();
+    const result = await runAgent(this.options.agent!, {
+      request: this.options.request,
+      diagnosis: current,
+      failureOutput: `${failure.stdout}\n${failure.stderr}`,
+      cwd: this.cwd,
+      tools: {
+        sandbox: this.options.sandbox,
+        run: (argv) => this.exec(argv),
+        ...(this.options.signal ? { signal: this.options.signal } : {}),
+      },
+    });
+    this.agentUsage = result.usage;
+    const edited = [...(await this.changedFiles())].filter(
+      (file) => !before.has(file) || result.edited.has(file),
+    );
+    if (result.usage.stoppedBecause !== 'done' || edited.length === 0) {
+      await this.rollback(edited);
+      return this.finish('unfixable', `the agent found no fix: ${result.summary}`, original);
+    }
+    edited.forEach((file) => this.fixedFiles.add(file));
+    this.strategies.push('agent');
+    return this.verifyAndFinish(original);
+  }
+
+  /** The command must pass, then the broader verify command; and the patch must keep to the guardrails. */
+  private async verifyAndFinish(original: Diagnosis | null): Promise<FixResult> {
+    await this.enter('verifying');
+    const patch = await this.patch([...this.fixedFiles]);
+    const violations = checkGuardrails(patch);
+    if (violations.length > 0) {
+      await this.rollback([...this.fixedFiles]);
+      return this.finish(
+        'unfixable',
+        `the candidate fix breaks the rules: ${violations.join('; ')}`,
+        original,
+      );
+    }
+    const strategy = [...new Set(this.strategies)].join('+');
+    const command = await this.runCommand();
+    if (command.exitCode !== 0) {
+      return this.finish('unfixable', `the command still fails after ${strategy}`, original);
+    }
+    const verify = this.options.request.verifyCommand;
+    if (verify && (await this.shell(verify)).exitCode !== 0) {
+      return this.finish(
+        'unfixable',
+        `the command passes after ${strategy}, but the verify command \`${verify}\` fails`,
+        original,
+      );
+    }
+    return this.finish('fixed', `the command passes after ${this.strategies.join(', ')}`, original, {
+      patch,
+      strategy,
+    });
   }
 
   /** Tracked files that differ from HEAD plus untracked files that are not ignored. */
@@ -181,7 +359,7 @@ class FixRun {
     const status = await this.must(
       ['git', 'status', '--porcelain=v1', '-z', '--untracked-files=all'],
       'git status',
-      { record: false },
+      { record: false, cwd: '' },
     );
     return new Set(
       status.stdout
@@ -192,28 +370,40 @@ class FixRun {
   }
 
   private async rollback(files: string[]): Promise<void> {
-    await this.exec(['git', 'checkout', '-q', 'HEAD', '--', ...files], { record: false });
-    await this.exec(['git', 'clean', '-fq', '--', ...files], { record: false });
+    if (files.length === 0) return;
+    await this.exec(['git', 'checkout', '-q', this.baseSha ?? 'HEAD', '--', ...files], {
+      record: false,
+      cwd: '',
+    });
+    await this.exec(['git', 'clean', '-fq', '--', ...files], { record: false, cwd: '' });
+    await this.exec(['git', 'reset', '-q', '--', ...files], { record: false, cwd: '' });
   }
 
   private async patch(files: string[]): Promise<string> {
-    await this.must(['git', 'add', '-A', '--', ...files], 'git add', { record: false });
+    if (files.length === 0) return '';
+    await this.must(['git', 'add', '-A', '--', ...files], 'git add', { record: false, cwd: '' });
     const diff = await this.must(
       ['git', 'diff', '--cached', '--binary', this.baseSha!, '--', ...files],
       'git diff',
-      { record: false },
+      { record: false, cwd: '' },
     );
     return diff.stdout;
   }
 
-  private diagnoseFailure(result: ExecResult): Diagnosis {
-    const diagnosis = diagnose(`${result.stdout}\n${result.stderr}`, this.options.sandbox.workdir);
+  private diagnoseFailure(result: ExecResult, command: string): Diagnosis {
+    const goModule = this.toolchains.find((toolchain) => toolchain.goModule)?.goModule;
+    const context = { cwd: this.cwd, command, ...(goModule ? { goModule } : {}) };
+    const diagnosis = diagnose(`${result.stdout}\n${result.stderr}`, this.options.sandbox.workdir, context);
     const logs = this.options.request.logs;
     if (diagnosis.findings.every((finding) => finding.category === 'unknown') && logs) {
-      const fromLogs = diagnose(logs, this.options.sandbox.workdir);
+      const fromLogs = diagnose(logs, this.options.sandbox.workdir, context);
       if (fromLogs.findings.some((finding) => finding.category !== 'unknown')) return fromLogs;
     }
     return diagnosis;
+  }
+
+  private runCommand(): Promise<ExecResult> {
+    return this.shell(this.options.request.command);
   }
 
   private shell(command: string): Promise<ExecResult> {
@@ -223,9 +413,9 @@ class FixRun {
   private async must(
     argv: string[],
     what: string,
-    { record = true, env = {} }: { record?: boolean; env?: Record<string, string> } = {},
+    { record = true, env = {}, cwd }: { record?: boolean; env?: Record<string, string>; cwd?: string } = {},
   ): Promise<ExecResult> {
-    const result = await this.exec(argv, { record, env });
+    const result = await this.exec(argv, { record, env, cwd: cwd ?? '' });
     if (result.exitCode !== 0) {
       const detail = (result.stderr || result.stdout).trim().split('\n').slice(-5).join('\n');
       throw new PlatformError(
@@ -235,10 +425,18 @@ class FixRun {
     return result;
   }
 
-  /** Runs a command in the sandbox; recorded steps are the ones a person reading the job wants to see. */
+  /**
+   * Runs a command in the sandbox, in the working directory unless told otherwise; recorded steps are the
+   * ones a person reading the job wants to see.
+   */
   private async exec(
     argv: string[],
-    { shown = argv.join(' '), record = true, env = {} as Record<string, string> } = {},
+    {
+      shown = argv.join(' '),
+      record = true,
+      env = {} as Record<string, string>,
+      cwd = this.cwd,
+    }: { shown?: string; record?: boolean; env?: Record<string, string>; cwd?: string } = {},
   ): Promise<ExecResult> {
     this.options.signal?.throwIfAborted();
     let tail = '';
@@ -247,8 +445,9 @@ class FixRun {
       this.options.onOutput?.(chunk, stream);
     };
     const result = await this.options.sandbox.exec(argv, {
-      env: { CI: 'true', GIT_TERMINAL_PROMPT: '0', ...env },
+      env: { CI: 'true', GIT_TERMINAL_PROMPT: '0', ...this.env, ...env },
       timeoutMs: this.options.commandTimeoutMs,
+      ...(cwd ? { cwd } : {}),
       ...(this.options.signal ? { signal: this.options.signal } : {}),
       onStdout: collect('stdout'),
       onStderr: collect('stderr'),
@@ -284,12 +483,15 @@ class FixRun {
   ): FixResult {
     return {
       outcome,
-      reason,
+      reason: this.flaky ? `${reason} (the command passed once and failed once: it may be flaky)` : reason,
       diagnosis,
       patch: fix?.patch ?? null,
       strategy: fix?.strategy ?? null,
       baseSha: this.baseSha,
       steps: this.steps,
+      durationMs: Math.round(performance.now() - this.started),
+      ...(this.flaky ? { flaky: true } : {}),
+      ...(this.agentUsage ? { agent: this.agentUsage } : {}),
     };
   }
 }

@@ -20,6 +20,18 @@ export const fixRequestSchema = z.strictObject({
   }),
   command: z.string().trim().min(1, 'must not be empty').max(10_000),
   logs: z.string().max(512_000).optional(),
+  /** Where the command runs, relative to the repository root (a package in a monorepo). */
+  workingDirectory: z
+    .string()
+    .trim()
+    .max(1024)
+    .regex(
+      /^(?!\/)(?!-)(?!.*(?:^|\/)\.\.(?:\/|$))[A-Za-z0-9._/@+-]+$/,
+      'must be a relative path inside the repository, such as packages/web',
+    )
+    .optional(),
+  /** A broader check that must also pass after the fix, e.g. the whole test suite. */
+  verifyCommand: z.string().trim().min(1, 'must not be empty').max(10_000).optional(),
 });
 
 export type FixRequest = z.infer<typeof fixRequestSchema>;
@@ -38,6 +50,16 @@ export function dedupeKey(request: FixRequest): string {
   const url = request.repo.url.replace(/\/+$/, '').replace(/\.git$/, '');
   const revision = request.repo.sha ?? request.repo.ref ?? 'HEAD';
   return createHash('sha256')
-    .update(JSON.stringify([url, revision, request.command]))
+    .update(
+      JSON.stringify([
+        url,
+        revision,
+        request.command,
+        // Only when set, so that keys of requests without them stay what they were.
+        ...(request.workingDirectory || request.verifyCommand
+          ? [request.workingDirectory ?? null, request.verifyCommand ?? null]
+          : []),
+      ]),
+    )
     .digest('hex');
 }

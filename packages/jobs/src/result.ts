@@ -59,6 +59,22 @@ export interface FixResult {
   /** The commit the patch applies to. */
   baseSha: string | null;
   steps: Step[];
+  /** Wall-clock time of the whole fix, sandbox commands and engine work included. */
+  durationMs?: number;
+  /** The command failed once and passed once in the sandbox before it failed again. */
+  flaky?: boolean;
+  /** What the LLM agent spent, when it ran. */
+  agent?: AgentUsage;
+}
+
+export interface AgentUsage {
+  model: string;
+  /** Model turns taken. */
+  steps: number;
+  promptTokens: number;
+  completionTokens: number;
+  /** Why the agent stopped: `done`, a budget, a guardrail, or a provider error. */
+  stoppedBecause: string;
 }
 
 /** What a running job publishes as BullMQ progress. */

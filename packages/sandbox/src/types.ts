@@ -28,6 +28,12 @@ export interface SandboxSpec {
   readOnlyHostPaths?: string[];
   /** The sandbox ends itself after this long, even if its owner never destroys it. */
   maxLifetimeSeconds?: number;
+  /**
+   * A host directory for dependency caches (npm, pnpm, Go, pip) that outlives the sandbox, visible
+   * read-write at the same path inside it. The worker keys it per repository so that tenants never share
+   * one unless configured to. Implemented by the local driver; docker and kubernetes will mount it too.
+   */
+  cacheDir?: string;
 }
 
 export interface ExecOptions {

@@ -1,27 +1,91 @@
-import type { Diagnosis } from '@ci-fixer/jobs';
+import path from 'node:path';
+import type { Diagnosis, Finding } from '@ci-fixer/jobs';
 import type { Recipe } from './types.ts';
 
 export type { Recipe } from './types.ts';
 
-const filesOf = (diagnosis: Diagnosis, tool: string) => [
-  ...new Set(
-    diagnosis.findings.filter((finding) => finding.tool === tool && finding.file).map((f) => f.file!),
-  ),
+const filesWhere = (diagnosis: Diagnosis, match: (finding: Finding) => boolean) => [
+  ...new Set(diagnosis.findings.filter((finding) => finding.file && match(finding)).map((f) => f.file!)),
 ];
+const formatFiles = (tool: string) => (diagnosis: Diagnosis) =>
+  filesWhere(diagnosis, (finding) => finding.tool === tool && finding.category === 'format');
+const inCwd = (cwd: string, file: string) => path.posix.join(cwd || '.', file);
 
 export const prettierWrite: Recipe = {
   name: 'prettier-write',
-  requires: 'node_modules/.bin/prettier',
-  claims: (diagnosis) => filesOf(diagnosis, 'prettier'),
-  command: (files) => ['node_modules/.bin/prettier', '--write', '--', ...files],
+  executables: ['node_modules/.bin/prettier'],
+  claims: formatFiles('prettier'),
+  command: (prettier, files) => [prettier, '--write', '--', ...files],
 };
 
 export const eslintFix: Recipe = {
   name: 'eslint-fix',
-  requires: 'node_modules/.bin/eslint',
-  claims: (diagnosis) => filesOf(diagnosis, 'eslint'),
-  command: (files) => ['node_modules/.bin/eslint', '--fix', '--', ...files],
+  executables: ['node_modules/.bin/eslint'],
+  claims: (diagnosis) => filesWhere(diagnosis, (f) => f.tool === 'eslint' && f.category === 'lint'),
+  command: (eslint, files) => [eslint, '--fix', '--', ...files],
 };
 
-/** In the order they are tried: formatting first, since lint autofixes may depend on it. */
-export const RECIPES: readonly Recipe[] = [prettierWrite, eslintFix];
+export const isortApply: Recipe = {
+  name: 'isort',
+  executables: ['.venv/bin/isort', 'venv/bin/isort', 'isort'],
+  claims: formatFiles('isort'),
+  command: (isort, files) => [isort, '--', ...files],
+};
+
+export const blackApply: Recipe = {
+  name: 'black',
+  executables: ['.venv/bin/black', 'venv/bin/black', 'black'],
+  claims: formatFiles('black'),
+  command: (black, files) => [black, '--quiet', '--', ...files],
+};
+
+export const gofmtWrite: Recipe = {
+  name: 'gofmt-write',
+  executables: ['gofmt'],
+  claims: formatFiles('gofmt'),
+  command: (gofmt, files) => [gofmt, '-w', '--', ...files],
+};
+
+/** A go.mod that lacks a requirement, or a go.sum that lacks its checksums: `go mod tidy` writes both. */
+export const goModTidy: Recipe = {
+  name: 'go-mod-tidy',
+  executables: ['go'],
+  claims: (diagnosis, cwd) =>
+    diagnosis.findings.some((f) => f.rule === 'missing-go-module' || f.rule === 'missing-go-sum')
+      ? [inCwd(cwd, 'go.mod'), inCwd(cwd, 'go.sum')]
+      : [],
+  command: (go) => [go, 'mod', 'tidy'],
+};
+
+const lockfileDrift = (tool: string) => (diagnosis: Diagnosis) =>
+  filesWhere(diagnosis, (f) => f.tool === tool && f.rule === 'lockfile-drift');
+
+/** Brings package-lock.json in line with package.json without installing or running scripts. */
+export const npmLockfile: Recipe = {
+  name: 'npm-lockfile',
+  executables: ['npm'],
+  claims: lockfileDrift('npm'),
+  command: (npm) => [npm, 'install', '--package-lock-only', '--ignore-scripts', '--no-audit', '--no-fund'],
+};
+
+export const pnpmLockfile: Recipe = {
+  name: 'pnpm-lockfile',
+  executables: ['pnpm'],
+  claims: lockfileDrift('pnpm'),
+  command: (pnpm) => [pnpm, 'install', '--lockfile-only', '--no-frozen-lockfile', '--ignore-scripts'],
+};
+
+/**
+ * In the order they are tried: the dependency graph first (nothing else runs without it), imports before
+ * the formatter that would otherwise fight over them, formatting before lint autofixes.
+ */
+export const RECIPES: readonly Recipe[] = [
+  npmLockfile,
+  pnpmLockfile,
+  goModTidy,
+  isortApply,
+  blackApply,
+  gofmtWrite,
+  prettierWrite,
+  eslintFix,
+];

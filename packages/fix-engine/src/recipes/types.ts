@@ -2,14 +2,21 @@ import type { Diagnosis } from '@ci-fixer/jobs';
 
 /**
  * A deterministic fix: a precondition on the diagnosis, the files it claims, and the argv that fixes them.
- * The engine rolls back any change outside the claimed files.
+ * The engine rolls back any change outside the claimed files, and keeps a recipe's change only when the
+ * command passes in the end.
  */
 export interface Recipe {
   readonly name: string;
-  /** The files this recipe would fix for this diagnosis; empty when it does not apply. */
-  claims(diagnosis: Diagnosis): string[];
-  /** The repository's own tool, run from the repository root. */
-  command(files: string[]): string[];
-  /** The executable that must exist in the repository for the recipe to run. */
-  readonly requires: string;
+  /**
+   * The files this recipe would fix for this diagnosis, relative to the repository root; empty when it does
+   * not apply. `cwd` is the directory the command runs in, relative to the root.
+   */
+  claims(diagnosis: Diagnosis, cwd: string): string[];
+  /**
+   * Where the tool may be, first found wins: a path (containing `/`) is looked up in the working directory
+   * and then the repository root; a bare name on PATH.
+   */
+  readonly executables: readonly string[];
+  /** The argv, run in the working directory; `files` are relative to it. */
+  command(executable: string, files: string[]): string[];
 }

@@ -67,6 +67,7 @@ export class LocalDriver implements SandboxDriver {
     await fs.mkdir(this.root, { recursive: true, mode: 0o700 });
     for (const sub of ['workspace', 'home', 'tmp', 'pids'])
       await fs.mkdir(path.join(dir, sub), { recursive: true });
+    if (spec.cacheDir) await fs.mkdir(spec.cacheDir, { recursive: true, mode: 0o700 });
     const meta: SandboxMeta = {
       id,
       labels: { ...spec.labels },
@@ -191,7 +192,7 @@ class LocalSandbox implements Sandbox {
             'bwrap',
             bwrapArgs(
               {
-                writable: [this.workdir, home],
+                writable: [this.workdir, home, ...(this.spec.cacheDir ? [this.spec.cacheDir] : [])],
                 readOnly: this.spec.readOnlyHostPaths ?? [],
                 cwd,
                 env,
