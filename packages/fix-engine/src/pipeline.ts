@@ -64,6 +64,12 @@ const EXCLUDES = [
   '.venv/',
 ];
 
+/** Files whose state differs between two snapshots: newly changed, changed again, or restored. */
+function changedSince(before: Map<string, string>, after: Map<string, string>): string[] {
+  const files = new Set([...before.keys(), ...after.keys()]);
+  return [...files].filter((file) => before.get(file) !== after.get(file));
+}
+
 /**
  * Clone → install → reproduce → diagnose → fix (recipes, then the agent) → verify, inside one sandbox.
  * Returns an outcome for anything the repository caused; throws PlatformError for what the platform did.
@@ -257,10 +263,10 @@ class FixRun {
       if (claimed.length === 0) continue;
       const executable = await this.findExecutable(recipe);
       if (!executable) continue;
-      const before = await this.changedFiles();
+      const before = await this.snapshot();
       const files = claimed.map((file) => path.posix.relative(this.cwd || '.', file) || '.');
       await this.exec(recipe.command(executable, files));
-      const touched = [...(await this.changedFiles())].filter((file) => !before.has(file));
+      const touched = changedSince(before, await this.snapshot());
       const outside = touched.filter((file) => !claimed.includes(file));
       if (outside.length > 0) {
         await this.rollback(touched);
@@ -297,7 +303,7 @@ class FixRun {
 
   private async runAgent(original: Diagnosis, current: Diagnosis, failure: ExecResult): Promise<FixResult> {
     await this.enter('fixing');
-    const before = await this.changedFiles();
+    const before = await this.snapshot();
     const result = await runAgent(this.options.agent!, {
       request: this.options.request,
       diagnosis: current,
@@ -310,9 +316,7 @@ class FixRun {
       },
     });
     this.agentUsage = result.usage;
-    const edited = [...(await this.changedFiles())].filter(
-      (file) => !before.has(file) || result.edited.has(file),
-    );
+    const edited = [...new Set([...changedSince(before, await this.snapshot()), ...result.edited])];
     if (result.usage.stoppedBecause !== 'done' || edited.length === 0) {
       await this.rollback(edited);
       return this.finish('unfixable', `the agent found no fix: ${result.summary}`, original);
@@ -354,19 +358,33 @@ class FixRun {
     });
   }
 
-  /** Tracked files that differ from HEAD plus untracked files that are not ignored. */
-  private async changedFiles(): Promise<Set<string>> {
+  /**
+   * Tracked files that differ from HEAD plus untracked files that are not ignored, each with the hash of its
+   * content (or `deleted`), so that a second change to an already changed file is seen too.
+   */
+  private async snapshot(): Promise<Map<string, string>> {
     const status = await this.must(
-      ['git', 'status', '--porcelain=v1', '-z', '--untracked-files=all'],
+      ['git', 'status', '--porcelain=v1', '-z', '--untracked-files=all', '--no-renames'],
       'git status',
       { record: false, cwd: '' },
     );
-    return new Set(
-      status.stdout
-        .split('\0')
-        .filter(Boolean)
-        .map((entry) => entry.slice(3)),
-    );
+    const entries = status.stdout.split('\0').filter(Boolean);
+    const present = entries
+      .filter((entry) => !entry.slice(0, 2).includes('D'))
+      .map((entry) => entry.slice(3));
+    const hashes = present.length
+      ? (
+          await this.must(['git', 'hash-object', '--', ...present], 'git hash-object', {
+            record: false,
+            cwd: '',
+          })
+        ).stdout
+          .split('\n')
+          .filter(Boolean)
+      : [];
+    const snapshot = new Map(entries.map((entry) => [entry.slice(3), 'deleted']));
+    present.forEach((file, index) => snapshot.set(file, hashes[index] ?? 'unknown'));
+    return snapshot;
   }
 
   private async rollback(files: string[]): Promise<void> {

@@ -1,0 +1,416 @@
+import type { FindingCategory, Outcome } from '@ci-fixer/jobs';
+
+/**
+ * Broken repositories, generated from these definitions (see build.ts): JS/TS, Python and Go, one or more
+ * per finding category, some that no deterministic recipe can fix. `expected` is what a correct engine
+ * without an LLM agent answers.
+ */
+export interface CorpusCase {
+  name: string;
+  language: 'js' | 'python' | 'go';
+  /** The category of the failure as CI shows it. */
+  category: FindingCategory;
+  expected: Outcome;
+  command: string;
+  workingDirectory?: string;
+  verifyCommand?: string;
+  files: Record<string, string>;
+  /**
+   * A lockfile generated at build time with the real package manager, from `manifest` (the package.json at
+   * lock time) when given: a manifest that differs from the final one is lockfile drift.
+   */
+  lock?: { manager: 'npm' | 'pnpm'; dir?: string; manifest?: string };
+  /** Runs inside `pnpm test` (kept small: the whole subset must stay under about two minutes). */
+  quick?: boolean;
+}
+
+const pkg = (
+  devDependencies: Record<string, string> = {},
+  dependencies: Record<string, string> = {},
+  extra = {},
+) =>
+  `${JSON.stringify({ name: 'fixture', version: '1.0.0', private: true, type: 'module', ...extra, dependencies, devDependencies }, null, 2)}\n`;
+const PRETTIER = { prettier: '3.10.1' };
+const ESLINT = { eslint: '10.15.0' };
+const TYPESCRIPT = { typescript: '6.0.3' };
+const eslintConfig =
+  "export default [{ files: ['**/*.js'], rules: { 'prefer-const': 'error', 'no-unused-vars': 'error', 'no-var': 'error' } }];\n";
+const goMod = 'module example.com/fixture\n\ngo 1.21\n';
+const isortCfg = '[settings]\nprofile = black\n';
+const conftest = '# puts the repository root on sys.path for the tests\n';
+const gofmtCheck = 'out=$(gofmt -l .); if [ -n "$out" ]; then echo "$out"; exit 1; fi';
+
+export const CASES: CorpusCase[] = [
+  // ---- JavaScript / TypeScript
+  {
+    name: 'js-prettier',
+    language: 'js',
+    category: 'format',
+    expected: 'fixed',
+    quick: true,
+    command: 'npx prettier --check .',
+    lock: { manager: 'npm' },
+    files: {
+      'package.json': pkg(PRETTIER),
+      'src/index.js': 'export function add(a,b){return a+b}\n',
+      'src/ok.js': 'export const ok = 1;\n',
+    },
+  },
+  {
+    name: 'js-prettier-workspace',
+    language: 'js',
+    category: 'format',
+    expected: 'fixed',
+    command: 'npx prettier --check src',
+    workingDirectory: 'packages/web',
+    lock: { manager: 'npm', dir: 'packages/web' },
+    files: {
+      'README.md': '# monorepo\n',
+      'packages/web/package.json': pkg(PRETTIER),
+      'packages/web/src/app.js': "const greeting = {text:'hi'}\nexport default greeting\n",
+    },
+  },
+  {
+    name: 'js-prettier-syntax-error',
+    language: 'js',
+    category: 'build',
+    expected: 'unfixable',
+    command: 'npx prettier --check .',
+    lock: { manager: 'npm' },
+    files: { 'package.json': pkg(PRETTIER), 'src/broken.js': 'export const x = 1 +;\n' },
+  },
+  {
+    name: 'js-prettier-verify-fails',
+    language: 'js',
+    category: 'format',
+    expected: 'unfixable',
+    command: 'npx prettier --check src',
+    verifyCommand: 'node --test',
+    lock: { manager: 'npm' },
+    files: {
+      'package.json': pkg(PRETTIER),
+      'src/sum.js': 'export const sum = (a,b) => a-b\n',
+      'test/sum.test.js':
+        "import { test } from 'node:test';\nimport assert from 'node:assert/strict';\nimport { sum } from '../src/sum.js';\n\ntest('sum', () => assert.equal(sum(1, 2), 3));\n",
+    },
+  },
+  {
+    name: 'js-eslint-fixable',
+    language: 'js',
+    category: 'lint',
+    expected: 'fixed',
+    command: 'npx eslint .',
+    lock: { manager: 'npm' },
+    files: {
+      'package.json': pkg(ESLINT),
+      'eslint.config.js': eslintConfig,
+      'src/a.js':
+        'let total = 0;\nexport function double(n) {\n  var result = n * 2;\n  return result + total;\n}\n',
+    },
+  },
+  {
+    name: 'js-eslint-unused',
+    language: 'js',
+    category: 'lint',
+    expected: 'unfixable',
+    command: 'npx eslint .',
+    lock: { manager: 'npm' },
+    files: {
+      'package.json': pkg(ESLINT),
+      'eslint.config.js': eslintConfig,
+      'src/a.js': 'export function f(a, unused) {\n  const helper = 1;\n  return a;\n}\n',
+    },
+  },
+  {
+    name: 'js-prettier-and-eslint',
+    language: 'js',
+    category: 'format',
+    expected: 'fixed',
+    command: 'npx prettier --check . && npx eslint .',
+    lock: { manager: 'npm' },
+    files: {
+      'package.json': pkg({ ...PRETTIER, ...ESLINT }),
+      'eslint.config.js': eslintConfig,
+      'src/a.js': 'export function double(n) {\n  let result = n*2\n  return result\n}\n',
+    },
+  },
+  {
+    name: 'ts-type-error',
+    language: 'js',
+    category: 'type',
+    expected: 'unfixable',
+    command: 'npx tsc --noEmit --strict src/index.ts',
+    lock: { manager: 'npm' },
+    files: {
+      'package.json': pkg(TYPESCRIPT),
+      'src/index.ts': 'export function len(s: string): number {\n  return s;\n}\n',
+    },
+  },
+  {
+    name: 'js-node-test-failure',
+    language: 'js',
+    category: 'test',
+    expected: 'unfixable',
+    quick: true,
+    command: 'node --test',
+    files: {
+      'package.json': pkg(),
+      'src/sum.js': 'export const sum = (a, b) => a - b;\n',
+      'test/sum.test.js':
+        "import { test } from 'node:test';\nimport assert from 'node:assert/strict';\nimport { sum } from '../src/sum.js';\n\ntest('sum', () => assert.equal(sum(1, 2), 3));\n",
+    },
+  },
+  {
+    name: 'js-npm-lockfile-drift',
+    language: 'js',
+    category: 'dependency',
+    expected: 'fixed',
+    quick: true,
+    command: 'node index.js',
+    lock: { manager: 'npm', manifest: pkg({}, { 'is-number': '7.0.0' }) },
+    files: {
+      'package.json': pkg({}, { 'is-number': '7.0.0', 'is-odd': '3.0.1' }),
+      'index.js': "import isOdd from 'is-odd';\nif (!isOdd(3)) process.exit(1);\n",
+    },
+  },
+  {
+    name: 'js-pnpm-lockfile-drift',
+    language: 'js',
+    category: 'dependency',
+    expected: 'fixed',
+    command: 'node index.js',
+    lock: {
+      manager: 'pnpm',
+      manifest: pkg({}, { 'is-number': '7.0.0' }, { packageManager: 'pnpm@10.34.9' }),
+    },
+    files: {
+      'package.json': pkg(
+        {},
+        { 'is-number': '7.0.0', 'is-odd': '3.0.1' },
+        { packageManager: 'pnpm@10.34.9' },
+      ),
+      'index.js': "import isOdd from 'is-odd';\nif (!isOdd(3)) process.exit(1);\n",
+    },
+  },
+  {
+    name: 'js-eresolve',
+    language: 'js',
+    category: 'dependency',
+    expected: 'unfixable',
+    command: 'node -e "import(\'react-dom\')"',
+    files: { 'package.json': pkg({}, { react: '17.0.2', 'react-dom': '18.2.0' }) },
+  },
+  {
+    name: 'js-missing-package',
+    language: 'js',
+    category: 'dependency',
+    expected: 'unfixable',
+    command: 'node index.js',
+    files: { 'package.json': pkg(), 'index.js': "import pad from 'left-pad';\nconsole.log(pad('x', 3));\n" },
+  },
+  {
+    name: 'js-missing-file',
+    language: 'js',
+    category: 'build',
+    expected: 'unfixable',
+    command: 'node index.js',
+    files: { 'package.json': pkg(), 'index.js': "import { helper } from './lib/helper.js';\nhelper();\n" },
+  },
+  {
+    name: 'js-passes',
+    language: 'js',
+    category: 'unknown',
+    expected: 'not_reproducible',
+    quick: true,
+    command: 'node --test',
+    files: {
+      'package.json': pkg(),
+      'test/ok.test.js': "import { test } from 'node:test';\n\ntest('ok', () => {});\n",
+    },
+  },
+  {
+    name: 'js-flaky',
+    language: 'js',
+    category: 'unknown',
+    expected: 'unfixable',
+    // Passes the first time, fails every time after: the second run catches it, and no recipe fixes it.
+    command: 'if [ -e .ran-once ]; then echo "Error: intermittent failure"; exit 1; fi; touch .ran-once',
+    files: { 'package.json': pkg(), '.gitignore': '.ran-once\n' },
+  },
+  {
+    name: 'js-unknown-script-failure',
+    language: 'js',
+    category: 'unknown',
+    expected: 'unfixable',
+    command: 'node build.js',
+    files: { 'package.json': pkg(), 'build.js': "throw new Error('the release notes are missing');\n" },
+  },
+
+  // ---- Python
+  {
+    name: 'py-black',
+    language: 'python',
+    category: 'format',
+    expected: 'fixed',
+    quick: true,
+    command: 'black --check .',
+    files: { 'pkg/__init__.py': '', 'pkg/calc.py': "def add(a,b):\n    return a+b\nNAMES = [ 'a','b' ]\n" },
+  },
+  {
+    name: 'py-isort',
+    language: 'python',
+    category: 'format',
+    expected: 'fixed',
+    command: 'isort --check-only .',
+    files: { '.isort.cfg': isortCfg, 'app.py': 'import sys\nimport os\n\nprint(os.sep, sys.argv)\n' },
+  },
+  {
+    name: 'py-isort-then-black',
+    language: 'python',
+    category: 'format',
+    expected: 'fixed',
+    quick: true,
+    command: 'isort --check-only . && black --check .',
+    files: {
+      '.isort.cfg': isortCfg,
+      'app.py': 'import sys\nimport os\n\ndef main( ):\n    print(os.sep, sys.argv)\n',
+    },
+  },
+  {
+    name: 'py-black-syntax-error',
+    language: 'python',
+    category: 'build',
+    expected: 'unfixable',
+    command: 'black --check .',
+    files: { 'app.py': 'def main(:\n    pass\n' },
+  },
+  {
+    name: 'py-flake8',
+    language: 'python',
+    category: 'lint',
+    expected: 'unfixable',
+    quick: true,
+    command: 'flake8 .',
+    files: { 'app.py': 'import os\n\n\ndef main():\n    return 1\n' },
+  },
+  {
+    name: 'py-mypy',
+    language: 'python',
+    category: 'type',
+    expected: 'unfixable',
+    command: 'mypy app.py',
+    files: { 'app.py': 'def name(x: int) -> str:\n    return x\n' },
+  },
+  {
+    name: 'py-pytest-failure',
+    language: 'python',
+    category: 'test',
+    expected: 'unfixable',
+    command: 'pytest -q',
+    files: {
+      'conftest.py': conftest,
+      'calc.py': 'def add(a, b):\n    return a - b\n',
+      'tests/test_calc.py': 'from calc import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n',
+    },
+  },
+  {
+    name: 'py-missing-module',
+    language: 'python',
+    category: 'dependency',
+    expected: 'unfixable',
+    command: 'pytest -q',
+    files: {
+      'conftest.py': conftest,
+      'tests/test_io.py':
+        'import yaml_loader_missing\n\n\ndef test_load():\n    assert yaml_loader_missing\n',
+    },
+  },
+  {
+    name: 'py-passes',
+    language: 'python',
+    category: 'unknown',
+    expected: 'not_reproducible',
+    command: 'pytest -q',
+    files: { 'conftest.py': conftest, 'tests/test_ok.py': 'def test_ok():\n    assert True\n' },
+  },
+
+  // ---- Go
+  {
+    name: 'go-gofmt',
+    language: 'go',
+    category: 'format',
+    expected: 'fixed',
+    quick: true,
+    command: gofmtCheck,
+    files: { 'go.mod': goMod, 'calc/calc.go': 'package calc\nfunc  Add(a,b int) int {return a+b}\n' },
+  },
+  {
+    name: 'go-gofmt-diff',
+    language: 'go',
+    category: 'format',
+    expected: 'fixed',
+    command: 'out=$(gofmt -d .); if [ -n "$out" ]; then echo "$out"; exit 1; fi',
+    files: { 'go.mod': goMod, 'main.go': 'package main\nimport "fmt"\nfunc main() { fmt.Println( "hi") }\n' },
+  },
+  {
+    name: 'go-mod-tidy',
+    language: 'go',
+    category: 'dependency',
+    expected: 'fixed',
+    quick: true,
+    command: 'go build ./...',
+    files: {
+      'go.mod': goMod,
+      'id/id.go':
+        'package id\n\nimport "github.com/google/uuid"\n\nfunc New() string { return uuid.NewString() }\n',
+    },
+  },
+  {
+    name: 'go-vet',
+    language: 'go',
+    category: 'lint',
+    expected: 'unfixable',
+    command: 'go vet ./...',
+    files: {
+      'go.mod': goMod,
+      'show/show.go': 'package show\n\nimport "fmt"\n\nfunc Show(n int) { fmt.Printf("%s\\n", n) }\n',
+    },
+  },
+  {
+    name: 'go-build-error',
+    language: 'go',
+    category: 'build',
+    expected: 'unfixable',
+    command: 'go build ./...',
+    files: {
+      'go.mod': goMod,
+      'calc/calc.go': 'package calc\n\nfunc Add(a, b int) int {\n\treturn "sum"\n}\n',
+    },
+  },
+  {
+    name: 'go-test-failure',
+    language: 'go',
+    category: 'test',
+    expected: 'unfixable',
+    command: 'go test ./...',
+    files: {
+      'go.mod': goMod,
+      'calc/calc.go': 'package calc\n\nfunc Add(a, b int) int { return a - b }\n',
+      'calc/calc_test.go':
+        'package calc\n\nimport "testing"\n\nfunc TestAdd(t *testing.T) {\n\tif Add(1, 2) != 3 {\n\t\tt.Fatal("Add(1, 2) != 3")\n\t}\n}\n',
+    },
+  },
+  {
+    name: 'go-passes',
+    language: 'go',
+    category: 'unknown',
+    expected: 'not_reproducible',
+    command: 'go test ./...',
+    files: {
+      'go.mod': goMod,
+      'calc/calc.go': 'package calc\n\nfunc Add(a, b int) int { return a + b }\n',
+      'calc/calc_test.go':
+        'package calc\n\nimport "testing"\n\nfunc TestAdd(t *testing.T) {\n\tif Add(1, 2) != 3 {\n\t\tt.Fatal("bad")\n\t}\n}\n',
+    },
+  },
+];

@@ -1,0 +1,130 @@
+import { pathToFileURL } from 'node:url';
+import type { FixResult } from '@ci-fixer/jobs';
+import { LABELS, LocalDriver, MANAGED_BY, pickEnv, type SandboxDriver } from '@ci-fixer/sandbox';
+import type { CorpusCase } from '../corpus/cases.ts';
+import { runFix, type FixOptions } from '../src/pipeline.ts';
+import { detectToolchains } from '../src/toolchain.ts';
+
+export interface CaseResult {
+  case: CorpusCase;
+  result: FixResult;
+  /** For `fixed`: whether the patch, applied to a fresh clone, makes the command (and verify command) pass. */
+  verified: boolean | null;
+  verifyDetail: string;
+  durationMs: number;
+}
+
+export interface CaseRunOptions {
+  driver?: SandboxDriver;
+  cacheDir?: string;
+  agent?: FixOptions['agent'];
+  commandTimeoutMs?: number;
+}
+
+const SANDBOX_ENV = ['NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'GIT_SSL_CAINFO'];
+
+/** Runs one corpus repository through the real pipeline in a LocalDriver sandbox, then checks a fix independently. */
+export async function runCase(
+  corpusCase: CorpusCase,
+  repoDir: string,
+  options: CaseRunOptions = {},
+): Promise<CaseResult> {
+  const driver = options.driver ?? new LocalDriver();
+  const started = performance.now();
+  const sandbox = await driver.create({
+    labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.owner]: 'fix-engine-eval' },
+    env: pickEnv(SANDBOX_ENV),
+    readOnlyHostPaths: [repoDir],
+    ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
+  });
+  let result: FixResult;
+  try {
+    result = await runFix({
+      sandbox,
+      request: {
+        repo: { url: pathToFileURL(repoDir).href },
+        command: corpusCase.command,
+        ...(corpusCase.workingDirectory ? { workingDirectory: corpusCase.workingDirectory } : {}),
+        ...(corpusCase.verifyCommand ? { verifyCommand: corpusCase.verifyCommand } : {}),
+      },
+      commandTimeoutMs: options.commandTimeoutMs ?? 300_000,
+      ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
+      ...(options.agent ? { agent: options.agent } : {}),
+    });
+  } finally {
+    await sandbox.destroy();
+  }
+  const durationMs = Math.round(performance.now() - started);
+  if (result.outcome !== 'fixed')
+    return { case: corpusCase, result, verified: null, verifyDetail: '', durationMs };
+  const check = await checkPatch(corpusCase, repoDir, result.patch ?? '', driver, options.cacheDir);
+  return { case: corpusCase, result, verified: check.ok, verifyDetail: check.detail, durationMs };
+}
+
+/**
+ * A fix counts only if its patch, applied to a fresh clone in a fresh sandbox, makes the command pass after
+ * a normal install: the engine's own verification is not taken on trust.
+ */
+async function checkPatch(
+  corpusCase: CorpusCase,
+  repoDir: string,
+  patch: string,
+  driver: SandboxDriver,
+  cacheDir: string | undefined,
+): Promise<{ ok: boolean; detail: string }> {
+  if (!patch.trim()) return { ok: false, detail: 'fixed with an empty patch' };
+  const sandbox = await driver.create({
+    labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.owner]: 'fix-engine-eval' },
+    env: pickEnv(SANDBOX_ENV),
+    readOnlyHostPaths: [repoDir],
+    ...(cacheDir ? { cacheDir } : {}),
+  });
+  try {
+    const env = {
+      CI: 'true',
+      GOTOOLCHAIN: 'local',
+      ...(cacheDir
+        ? {
+            npm_config_cache: `${cacheDir}/npm`,
+            npm_config_store_dir: `${cacheDir}/pnpm-store`,
+            GOMODCACHE: `${cacheDir}/go/mod`,
+          }
+        : {}),
+    };
+    const cwd = corpusCase.workingDirectory ?? '.';
+    const run = async (argv: string[], where = cwd) => {
+      const result = await sandbox.exec(argv, { env, cwd: where, timeoutMs: 300_000 });
+      return { ok: result.exitCode === 0, output: `${result.stdout}\n${result.stderr}`.trim().slice(-600) };
+    };
+    const steps: [string, string[], string?][] = [
+      ['clone', ['git', 'clone', '-q', pathToFileURL(repoDir).href, '.'], '.'],
+    ];
+    for (const [what, argv, where] of steps) {
+      const step = await run(argv, where);
+      if (!step.ok) return { ok: false, detail: `${what} failed: ${step.output}` };
+    }
+    await sandbox.writeFile('.fix.patch', patch);
+    const applied = await run(['git', 'apply', '--whitespace=nowarn', '.fix.patch'], '.');
+    if (!applied.ok) return { ok: false, detail: `the patch does not apply: ${applied.output}` };
+    await sandbox.exec(['rm', '.fix.patch']);
+    const listing = await sandbox.exec(['ls', '-A'], { cwd });
+    const toolchains = await detectToolchains({
+      names: listing.stdout.split('\n').filter(Boolean),
+      read: async (name) => (await sandbox.readFile(`${cwd}/${name}`).catch(() => undefined))?.toString(),
+    });
+    for (const toolchain of toolchains) {
+      if (!toolchain.install) continue;
+      const install = await run(toolchain.install);
+      if (!install.ok)
+        return { ok: false, detail: `${toolchain.install.join(' ')} failed: ${install.output}` };
+    }
+    for (const command of [corpusCase.command, corpusCase.verifyCommand].filter((c) => c !== undefined)) {
+      const passed = await run(['bash', '-c', command]);
+      if (!passed.ok)
+        return { ok: false, detail: `\`${command}\` still fails with the patch: ${passed.output}` };
+    }
+    return { ok: true, detail: 'the patch applies to a fresh clone and the command passes' };
+  } finally {
+    await sandbox.destroy();
+  }
+}
