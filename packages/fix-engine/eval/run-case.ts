@@ -1,3 +1,5 @@
+import os from 'node:os';
+import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { FixResult } from '@ci-fixer/jobs';
 import { LABELS, LocalDriver, MANAGED_BY, pickEnv, type SandboxDriver } from '@ci-fixer/sandbox';
@@ -23,13 +25,23 @@ export interface CaseRunOptions {
 
 const SANDBOX_ENV = ['NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'GIT_SSL_CAINFO'];
 
+let shared: LocalDriver | undefined;
+/**
+ * Sandboxes under a root of this process's own: a worker on the same host reaps sandboxes of the default
+ * root whose owner has no heartbeat, and the evaluation has none.
+ */
+function privateDriver(): LocalDriver {
+  shared ??= new LocalDriver({ root: path.join(os.tmpdir(), `ci-fixer-eval-sandboxes-${process.pid}`) });
+  return shared;
+}
+
 /** Runs one corpus repository through the real pipeline in a LocalDriver sandbox, then checks a fix independently. */
 export async function runCase(
   corpusCase: CorpusCase,
   repoDir: string,
   options: CaseRunOptions = {},
 ): Promise<CaseResult> {
-  const driver = options.driver ?? new LocalDriver();
+  const driver = options.driver ?? privateDriver();
   const started = performance.now();
   const sandbox = await driver.create({
     labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.owner]: 'fix-engine-eval' },

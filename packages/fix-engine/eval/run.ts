@@ -47,6 +47,7 @@ async function evaluate(): Promise<void> {
   const report = renderReport(results);
   console.log(`\n${report}`);
   if (!named.length && !args.includes('--quick')) {
+    mkdirSync(path.join(REPO_ROOT, 'docs'), { recursive: true });
     writeFileSync(path.join(REPO_ROOT, 'docs/fix-rate.md'), report);
     console.log('wrote docs/fix-rate.md');
   }

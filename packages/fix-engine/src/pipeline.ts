@@ -88,6 +88,8 @@ class FixRun {
   private baseSha: string | null = null;
   private toolchains: Toolchain[] = [];
   private readonly fixedFiles = new Set<string>();
+  /** Files the agent changed: the path guardrails (CI and check configuration) apply to these. */
+  private readonly agentFiles = new Set<string>();
   private readonly strategies: string[] = [];
   private flaky = false;
   private agentUsage: AgentUsage | undefined;
@@ -321,7 +323,10 @@ class FixRun {
       await this.rollback(edited);
       return this.finish('unfixable', `the agent found no fix: ${result.summary}`, original);
     }
-    edited.forEach((file) => this.fixedFiles.add(file));
+    edited.forEach((file) => {
+      this.fixedFiles.add(file);
+      this.agentFiles.add(file);
+    });
     this.strategies.push('agent');
     return this.verifyAndFinish(original);
   }
@@ -330,7 +335,7 @@ class FixRun {
   private async verifyAndFinish(original: Diagnosis | null): Promise<FixResult> {
     await this.enter('verifying');
     const patch = await this.patch([...this.fixedFiles]);
-    const violations = checkGuardrails(patch);
+    const violations = checkGuardrails(patch, this.agentFiles);
     if (violations.length > 0) {
       await this.rollback([...this.fixedFiles]);
       return this.finish(

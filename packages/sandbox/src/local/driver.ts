@@ -213,6 +213,25 @@ class LocalSandbox implements Sandbox {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    // Listened to before anything is awaited: a quick command may write, exit and close meanwhile, and
+    // its output and `close` event would be lost.
+    child.stdout.on('data', (chunk: Buffer) => {
+      const text = stdout.push(chunk);
+      if (text) options.onStdout?.(text);
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      const text = stderr.push(chunk);
+      if (text) options.onStderr?.(text);
+    });
+    const exited = new Promise<number>((resolve) => {
+      child.once('error', (error: NodeJS.ErrnoException) => {
+        stderr.push(Buffer.from(`${argv[0]}: ${error.message}\n`));
+        resolve(error.code === 'ENOENT' ? 127 : 126);
+      });
+      child.once('close', (code, signal) => {
+        resolve(code ?? 128 + (signal ? os.constants.signals[signal] : 0));
+      });
+    });
     const pid = child.pid;
     const pidFile = pid === undefined ? undefined : path.join(this.dir, 'pids', String(pid));
     if (pid !== undefined && pidFile)
@@ -235,24 +254,7 @@ class LocalSandbox implements Sandbox {
     if (options.signal?.aborted) onAbort();
     this.running.add(onAbort);
 
-    child.stdout.on('data', (chunk: Buffer) => {
-      const text = stdout.push(chunk);
-      if (text) options.onStdout?.(text);
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      const text = stderr.push(chunk);
-      if (text) options.onStderr?.(text);
-    });
-
-    const exitCode = await new Promise<number>((resolve) => {
-      child.once('error', (error: NodeJS.ErrnoException) => {
-        stderr.push(Buffer.from(`${argv[0]}: ${error.message}\n`));
-        resolve(error.code === 'ENOENT' ? 127 : 126);
-      });
-      child.once('close', (code, signal) => {
-        resolve(code ?? 128 + (signal ? os.constants.signals[signal] : 0));
-      });
-    });
+    const exitCode = await exited;
     clearTimeout(timer);
     options.signal?.removeEventListener('abort', onAbort);
     this.running.delete(onAbort);
