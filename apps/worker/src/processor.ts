@@ -4,7 +4,7 @@ import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '@ci-fixer/config';
 import { runFix } from '@ci-fixer/fix-engine';
-import { CANCELLED_REASON, cancelKey, type FixJobData, type FixResult } from '@ci-fixer/jobs';
+import { CANCELLED_REASON, isCancellationRequested, type FixJobData, type FixResult } from '@ci-fixer/jobs';
 import type { Logger } from '@ci-fixer/logger';
 import { LABELS, MANAGED_BY, pickEnv, toLabelValue, type SandboxDriver } from '@ci-fixer/sandbox';
 
@@ -32,7 +32,7 @@ export function createProcessor({
   // Three declared parameters: BullMQ hands a cancellation signal only to processors that take one.
   return async (job, token, signal) => {
     const log = logger.child({ jobId: job.id, attempt: job.attemptsMade + 1 });
-    if ((await redis.exists(cancelKey(job.id!))) === 1) {
+    if (await isCancellationRequested(redis, job.id!)) {
       log.info('job was cancelled while queued; dropping it');
       throw new UnrecoverableError(CANCELLED_REASON);
     }

@@ -75,7 +75,7 @@ export const envSchema = z.object({
     .min(1)
     .default('127.0.0.1')
     .describe('Address the API listens on; containers use 0.0.0.0.'),
-  PORT: int('API port.', 3000, 1, 65535),
+  PORT: int('API port; 0 picks a free one.', 3000, 0, 65535),
   CI_FIXER_API_TOKEN: z
     .string()
     .min(16, 'must be at least 16 characters; generate one with `openssl rand -hex 32`')

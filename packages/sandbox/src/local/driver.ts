@@ -212,11 +212,27 @@ class LocalSandbox implements Sandbox {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const pid = child.pid;
-    const pidFile = pid === undefined ? undefined : path.join(this.dir, 'pids', String(pid));
-    if (pid !== undefined && pidFile)
-      await fs.writeFile(pidFile, processStartTime(pid) ?? '').catch(() => {});
+    // Everything that listens goes on before the first await: a quick command may finish, output and
+    // all, in between.
+    const exited = new Promise<number>((resolve) => {
+      child.once('error', (error: NodeJS.ErrnoException) => {
+        stderr.push(Buffer.from(`${argv[0]}: ${error.message}\n`));
+        resolve(error.code === 'ENOENT' ? 127 : 126);
+      });
+      child.once('close', (code, signal) => {
+        resolve(code ?? 128 + (signal ? os.constants.signals[signal] : 0));
+      });
+    });
+    child.stdout.on('data', (chunk: Buffer) => {
+      const text = stdout.push(chunk);
+      if (text) options.onStdout?.(text);
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      const text = stderr.push(chunk);
+      if (text) options.onStderr?.(text);
+    });
 
+    const pid = child.pid;
     let timedOut = false;
     let aborted = false;
     const kill = () => {
@@ -234,24 +250,10 @@ class LocalSandbox implements Sandbox {
     if (options.signal?.aborted) onAbort();
     this.running.add(onAbort);
 
-    child.stdout.on('data', (chunk: Buffer) => {
-      const text = stdout.push(chunk);
-      if (text) options.onStdout?.(text);
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      const text = stderr.push(chunk);
-      if (text) options.onStderr?.(text);
-    });
-
-    const exitCode = await new Promise<number>((resolve) => {
-      child.once('error', (error: NodeJS.ErrnoException) => {
-        stderr.push(Buffer.from(`${argv[0]}: ${error.message}\n`));
-        resolve(error.code === 'ENOENT' ? 127 : 126);
-      });
-      child.once('close', (code, signal) => {
-        resolve(code ?? 128 + (signal ? os.constants.signals[signal] : 0));
-      });
-    });
+    // Recorded so that a reaper in another process can kill the group if this process dies.
+    const pidFile = pid === undefined ? undefined : path.join(this.dir, 'pids', String(pid));
+    if (pid !== undefined && pidFile) await fs.writeFile(pidFile, processStartTime(pid) ?? '').catch(() => {});
+    const exitCode = await exited;
     clearTimeout(timer);
     options.signal?.removeEventListener('abort', onAbort);
     this.running.delete(onAbort);
