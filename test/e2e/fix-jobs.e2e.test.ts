@@ -44,7 +44,9 @@ beforeAll(async () => {
   api = startApp('api', env);
   worker = startApp('worker', env);
   baseUrl = `http://127.0.0.1:${port}`;
-  await waitFor('the API to be ready', async () => ((await fetch(`${baseUrl}/readyz`)).ok ? true : undefined));
+  await waitFor('the API to be ready', async () =>
+    (await fetch(`${baseUrl}/readyz`)).ok ? true : undefined,
+  );
   await waitFor('the worker to start', () => (worker.output().includes('worker started') ? true : undefined));
 });
 
@@ -52,7 +54,9 @@ afterAll(async () => {
   await Promise.all([api?.stop(), worker?.stop()]);
 });
 
-async function submit(kind: FixtureKind): Promise<{ repo: ReturnType<typeof createFixtureRepo>; id: string }> {
+async function submit(
+  kind: FixtureKind,
+): Promise<{ repo: ReturnType<typeof createFixtureRepo>; id: string }> {
   const repo = createFixtureRepo(kind, mkdtempSync(path.join(repos, `${kind}-`)));
   const res = await fetch(`${baseUrl}/v1/fix-jobs`, {
     method: 'POST',
@@ -81,25 +85,31 @@ function verifyPatchOnHost(repoPath: string, sha: string, patch: string, command
   execFileSync('git', ['checkout', '-q', sha], { cwd: clone });
   execFileSync('git', ['apply', '--check', '-'], { cwd: clone, input: patch });
   execFileSync('git', ['apply', '-'], { cwd: clone, input: patch });
-  execFileSync('bash', ['-c', `npm ci --no-audit --no-fund --silent && ${command}`], { cwd: clone, stdio: 'pipe' });
+  execFileSync('bash', ['-c', `npm ci --no-audit --no-fund --silent && ${command}`], {
+    cwd: clone,
+    stdio: 'pipe',
+  });
 }
 
 describe('end to end through the API and worker processes', () => {
-  it.each(['prettier', 'eslint'] as const)('fixes a %s violation with a patch that applies and passes', async (kind) => {
-    const { repo, id } = await submit(kind);
-    const view = await outcome(id);
-    expect(view.status).toBe('fixed');
-    expect(view.baseSha).toBe(repo.sha);
-    expect(view.strategy).toBe(kind === 'prettier' ? 'prettier-write' : 'eslint-fix');
-    expect(view.diagnosis!.findings[0]).toMatchObject({ tool: kind, file: 'src/index.js' });
-    expect(view.patch).toContain('diff --git a/src/index.js b/src/index.js');
-    expect(view.steps.map((step) => step.stage)).toEqual(
-      expect.arrayContaining(['cloning', 'installing', 'reproducing', 'fixing', 'verifying']),
-    );
-    const verification = view.steps.filter((step) => step.stage === 'verifying').at(-1)!;
-    expect(verification.exitCode).toBe(0);
-    verifyPatchOnHost(repo.path, repo.sha, view.patch!, FIXTURES[kind].command);
-  });
+  it.each(['prettier', 'eslint'] as const)(
+    'fixes a %s violation with a patch that applies and passes',
+    async (kind) => {
+      const { repo, id } = await submit(kind);
+      const view = await outcome(id);
+      expect(view.status).toBe('fixed');
+      expect(view.baseSha).toBe(repo.sha);
+      expect(view.strategy).toBe(kind === 'prettier' ? 'prettier-write' : 'eslint-fix');
+      expect(view.diagnosis!.findings[0]).toMatchObject({ tool: kind, file: 'src/index.js' });
+      expect(view.patch).toContain('diff --git a/src/index.js b/src/index.js');
+      expect(view.steps.map((step) => step.stage)).toEqual(
+        expect.arrayContaining(['cloning', 'installing', 'reproducing', 'fixing', 'verifying']),
+      );
+      const verification = view.steps.filter((step) => step.stage === 'verifying').at(-1)!;
+      expect(verification.exitCode).toBe(0);
+      verifyPatchOnHost(repo.path, repo.sha, view.patch!, FIXTURES[kind].command);
+    },
+  );
 
   it('reports a command that passes as not reproducible', async () => {
     const view = await outcome((await submit('passing')).id);

@@ -48,8 +48,15 @@ it('finishes a job whose worker was killed, and reaps the dead worker’s sandbo
     body: JSON.stringify({ repo: { url: repo.path }, command: 'sleep 3; npm run format:check' }),
   });
   const { id } = (await res.json()) as { id: string };
-  const view = async () => (await (await fetch(`${baseUrl}/v1/fix-jobs/${id}`, { headers })).json()) as { status: string; stage: string | null; attempts: number };
-  await waitFor('the job to reach reproducing', async () => ((await view()).stage === 'reproducing' ? true : undefined));
+  const view = async () =>
+    (await (await fetch(`${baseUrl}/v1/fix-jobs/${id}`, { headers })).json()) as {
+      status: string;
+      stage: string | null;
+      attempts: number;
+    };
+  await waitFor('the job to reach reproducing', async () =>
+    (await view()).stage === 'reproducing' ? true : undefined,
+  );
 
   const orphaned = readdirSync(sandboxRoot).filter((name) => name.startsWith('sbx-'));
   expect(orphaned).toHaveLength(1);
@@ -98,11 +105,15 @@ it('stops on SIGTERM with exit code 0 and hands a running job back', async () =>
   });
   const { id } = (await res.json()) as { id: string };
   await waitFor('the job to run', async () => {
-    const current = (await (await fetch(`${baseUrl}/v1/fix-jobs/${id}`, { headers })).json()) as { stage: string | null };
+    const current = (await (await fetch(`${baseUrl}/v1/fix-jobs/${id}`, { headers })).json()) as {
+      stage: string | null;
+    };
     return current.stage === 'reproducing' ? true : undefined;
   });
   expect(await worker.stop('SIGTERM')).toBe(0);
-  const after = (await (await fetch(`${baseUrl}/v1/fix-jobs/${id}`, { headers })).json()) as { status: string };
+  const after = (await (await fetch(`${baseUrl}/v1/fix-jobs/${id}`, { headers })).json()) as {
+    status: string;
+  };
   expect(after.status).toBe('queued');
   expect(worker.output()).toContain('handing the job back to the queue');
 });

@@ -19,7 +19,8 @@ export const FIXTURES = {
   eslint: {
     command: 'npm run lint',
     files: {
-      'src/index.js': 'export function total(items) {\n  let sum = 0;\n  let count = items.length;\n  for (const item of items) sum += item;\n  return sum / count;\n}\n',
+      'src/index.js':
+        'export function total(items) {\n  let sum = 0;\n  let count = items.length;\n  for (const item of items) sum += item;\n  return sum / count;\n}\n',
     },
   },
   passing: {
@@ -44,7 +45,10 @@ const ESLINT_CONFIG = `export default [
 `;
 
 /** A real git repository with one commit: the shared package.json and lockfile plus the fixture's files. */
-export function createFixtureRepo(kind: FixtureKind, parent = mkdtempSync(path.join(os.tmpdir(), 'cif-repo-'))): FixtureRepo {
+export function createFixtureRepo(
+  kind: FixtureKind,
+  parent = mkdtempSync(path.join(os.tmpdir(), 'cif-repo-')),
+): FixtureRepo {
   const dir = path.join(parent, kind);
   mkdirSync(dir, { recursive: true });
   cpSync(NODE_TOOLS, dir, { recursive: true });
@@ -59,7 +63,13 @@ export function createFixtureRepo(kind: FixtureKind, parent = mkdtempSync(path.j
     execFileSync('git', args, {
       cwd: dir,
       encoding: 'utf8',
-      env: { ...process.env, GIT_AUTHOR_NAME: 'Fixture', GIT_AUTHOR_EMAIL: 'fixture@example.com', GIT_COMMITTER_NAME: 'Fixture', GIT_COMMITTER_EMAIL: 'fixture@example.com' },
+      env: {
+        ...process.env,
+        GIT_AUTHOR_NAME: 'Fixture',
+        GIT_AUTHOR_EMAIL: 'fixture@example.com',
+        GIT_COMMITTER_NAME: 'Fixture',
+        GIT_COMMITTER_EMAIL: 'fixture@example.com',
+      },
     }).trim();
   git('init', '-q', '-b', 'main');
   git('add', '-A');

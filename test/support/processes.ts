@@ -32,7 +32,9 @@ export function startApp(name: 'api' | 'worker', env: Record<string, string>): R
 
 function pickCa(): Record<string, string> {
   const names = ['NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'GIT_SSL_CAINFO'];
-  return Object.fromEntries(names.filter((name) => process.env[name]).map((name) => [name, process.env[name]!]));
+  return Object.fromEntries(
+    names.filter((name) => process.env[name]).map((name) => [name, process.env[name]!]),
+  );
 }
 
 export async function waitFor<T>(

@@ -59,7 +59,8 @@ async function main(argv: string[]): Promise<number> {
   });
   await driver.sweepDeadOwners();
   const say = (line: string) => process.stderr.write(`${line}\n`);
-  if (driver.isolation === 'none') say('warning: bubblewrap is not available; commands run as plain processes');
+  if (driver.isolation === 'none')
+    say('warning: bubblewrap is not available; commands run as plain processes');
 
   const sandbox = await driver.create({
     labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.owner]: `cli-${process.pid}` },
@@ -86,7 +87,9 @@ async function main(argv: string[]): Promise<number> {
         const step = steps.at(-1);
         if (step && steps.length > shown) {
           shown = steps.length;
-          say(`  $ ${step.command}  → exit ${step.exitCode}${step.timedOut ? ' (timed out)' : ''} in ${step.durationMs} ms`);
+          say(
+            `  $ ${step.command}  → exit ${step.exitCode}${step.timedOut ? ' (timed out)' : ''} in ${step.durationMs} ms`,
+          );
         }
       },
       ...(values.verbose ? { onOutput: (chunk: string) => process.stderr.write(chunk) } : {}),
@@ -105,13 +108,19 @@ function buildRequest(
   values: { command?: string; ref?: string; sha?: string },
   allowedHosts: string[],
 ): FixRequest {
-  const url = target.startsWith('file://') ? fileURLToPath(target) : looksLocal(target) ? path.resolve(target) : target;
+  const url = target.startsWith('file://')
+    ? fileURLToPath(target)
+    : looksLocal(target)
+      ? path.resolve(target)
+      : target;
   const parsed = fixRequestSchema.safeParse({
     repo: { url, ...(values.ref ? { ref: values.ref } : {}), ...(values.sha ? { sha: values.sha } : {}) },
     command: values.command,
   });
   if (!parsed.success) {
-    throw new UsageError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '));
+    throw new UsageError(
+      parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '),
+    );
   }
   // A person at their own terminal may always fix their own checkout; remote URLs follow the configured hosts.
   const check = checkRepoUrl(parsed.data.repo.url, { allowFileRepos: true, allowedHosts });
@@ -120,7 +129,9 @@ function buildRequest(
 }
 
 function looksLocal(target: string): boolean {
-  return target.startsWith('.') || target.startsWith('/') || !/^[a-z][a-z0-9+.-]*:|^[^/]+@[^/]+:/i.test(target);
+  return (
+    target.startsWith('.') || target.startsWith('/') || !/^[a-z][a-z0-9+.-]*:|^[^/]+@[^/]+:/i.test(target)
+  );
 }
 
 function printResult(result: FixResult): void {
@@ -131,7 +142,9 @@ function printResult(result: FixResult): void {
     out(`Diagnosis: ${result.diagnosis.summary}`);
     for (const finding of result.diagnosis.findings.slice(0, 20)) {
       const where = finding.file ? `${finding.file}${finding.line ? `:${finding.line}` : ''}` : '';
-      out(`  [${finding.category}] ${finding.tool}${where ? ` ${where}` : ''}: ${finding.message.split('\n')[0]}`);
+      out(
+        `  [${finding.category}] ${finding.tool}${where ? ` ${where}` : ''}: ${finding.message.split('\n')[0]}`,
+      );
     }
   }
   if (result.patch) {

@@ -49,7 +49,8 @@ export async function startWorker(config: Config, baseLogger: Logger): Promise<R
         // A sandbox made just now may belong to a worker whose first beat is in flight.
         minAgeMs: config.WORKER_HEARTBEAT_TTL_MS,
       });
-      if (report.reaped.length > 0) logger.info('reaped sandboxes of dead workers', { sandboxes: report.reaped });
+      if (report.reaped.length > 0)
+        logger.info('reaped sandboxes of dead workers', { sandboxes: report.reaped });
       for (const failure of report.failed) logger.warn('could not reap sandbox', failure);
     } catch (error) {
       logger.error('reaper failed', { error });

@@ -47,7 +47,12 @@ beforeAll(async () => {
   queue = new Queue<FixJobData>(QUEUE_NAME, {
     connection: redis,
     prefix: QUEUE_PREFIX,
-    defaultJobOptions: fixJobOptions({ attempts: 2, backoffMs: 10, retentionCount: 2, retentionSeconds: 3600 }),
+    defaultJobOptions: fixJobOptions({
+      attempts: 2,
+      backoffMs: 10,
+      retentionCount: 2,
+      retentionSeconds: 3600,
+    }),
   });
 });
 afterAll(async () => {
@@ -59,7 +64,11 @@ afterAll(async () => {
 let counter = 0;
 function submit(repoUrl: string, command: string): Promise<Job<FixJobData>> {
   counter += 1;
-  return queue.add('fix', { request: { repo: { url: repoUrl }, command }, submittedAt: new Date().toISOString() }, { jobId: `t-${counter}` });
+  return queue.add(
+    'fix',
+    { request: { repo: { url: repoUrl }, command }, submittedAt: new Date().toISOString() },
+    { jobId: `t-${counter}` },
+  );
 }
 
 function fixture(kind: FixtureKind) {
@@ -101,7 +110,9 @@ describe('worker', () => {
     expect(result.outcome).toBe('not_reproducible');
     expect(result.baseSha).toBe(repo.sha);
     expect([...stages]).toContain('reproducing');
-    expect(result.steps.map((step) => step.stage)).toEqual(expect.arrayContaining(['cloning', 'installing', 'reproducing']));
+    expect(result.steps.map((step) => step.stage)).toEqual(
+      expect.arrayContaining(['cloning', 'installing', 'reproducing']),
+    );
   });
 
   it('treats unfixable as final: one attempt, completed', async () => {
@@ -130,7 +141,9 @@ describe('worker', () => {
     expect(await ended.getState()).toBe('failed');
     expect(ended.failedReason).toBe('cancelled');
     expect(ended.attemptsMade).toBe(1);
-    await waitFor('the sandbox to go', () => (sandboxDirs().length === 0 ? true : undefined), { timeoutMs: 5000 });
+    await waitFor('the sandbox to go', () => (sandboxDirs().length === 0 ? true : undefined), {
+      timeoutMs: 5000,
+    });
   });
 
   it('keeps only as many finished jobs as the retention allows', async () => {

@@ -3,7 +3,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LABELS, MANAGED_BY, reapOrphans, type Sandbox, type SandboxDriver, type SandboxSpec } from '../src/index.ts';
+import {
+  LABELS,
+  MANAGED_BY,
+  reapOrphans,
+  type Sandbox,
+  type SandboxDriver,
+  type SandboxSpec,
+} from '../src/index.ts';
 
 export interface ContractTarget {
   driver: SandboxDriver;
@@ -41,10 +48,13 @@ export function sandboxContract(name: string, setup: () => Promise<ContractTarge
     it('keeps stdout and stderr apart and streams each in order', async () => {
       const out: string[] = [];
       const err: string[] = [];
-      const result = await sandbox.exec(['sh', '-c', 'echo one; echo uno >&2; sleep 0.2; echo two; echo dos >&2'], {
-        onStdout: (chunk) => out.push(chunk),
-        onStderr: (chunk) => err.push(chunk),
-      });
+      const result = await sandbox.exec(
+        ['sh', '-c', 'echo one; echo uno >&2; sleep 0.2; echo two; echo dos >&2'],
+        {
+          onStdout: (chunk) => out.push(chunk),
+          onStderr: (chunk) => err.push(chunk),
+        },
+      );
       expect(result.stdout).toBe('one\ntwo\n');
       expect(result.stderr).toBe('uno\ndos\n');
       expect(out.join('')).toBe('one\ntwo\n');
@@ -54,7 +64,11 @@ export function sandboxContract(name: string, setup: () => Promise<ContractTarge
 
     it('caps large output, keeps head and tail, and flags the truncation', async () => {
       const result = await sandbox.exec(
-        ['sh', '-c', 'echo FIRST; i=0; while [ $i -lt 5000 ]; do echo "line $i of filler text"; i=$((i+1)); done; echo LAST'],
+        [
+          'sh',
+          '-c',
+          'echo FIRST; i=0; while [ $i -lt 5000 ]; do echo "line $i of filler text"; i=$((i+1)); done; echo LAST',
+        ],
         { maxOutputBytes: 4096 },
       );
       expect(result.exitCode).toBe(0);

@@ -6,5 +6,9 @@ import { sandboxContract } from './contract.ts';
 
 const root = () => mkdtempSync(path.join(os.tmpdir(), 'cif-contract-'));
 
-sandboxContract('local (bubblewrap)', async () => ({ driver: new LocalDriver({ root: root(), isolation: 'bwrap' }) }));
-sandboxContract('local (plain processes)', async () => ({ driver: new LocalDriver({ root: root(), isolation: 'none' }) }));
+sandboxContract('local (bubblewrap)', async () => ({
+  driver: new LocalDriver({ root: root(), isolation: 'bwrap' }),
+}));
+sandboxContract('local (plain processes)', async () => ({
+  driver: new LocalDriver({ root: root(), isolation: 'none' }),
+}));

@@ -44,7 +44,13 @@ export function fixJobRoutes(options: FixJobRoutesOptions): Router {
   router.use((_req, res, next) => {
     if (redis.status === 'ready') return next();
     res.setHeader('Retry-After', '5');
-    next(new HttpProblem(503, 'Service Unavailable', 'Redis is unreachable; nothing was enqueued, try again shortly'));
+    next(
+      new HttpProblem(
+        503,
+        'Service Unavailable',
+        'Redis is unreachable; nothing was enqueued, try again shortly',
+      ),
+    );
   });
 
   router.post('/', async (req, res) => {

@@ -252,7 +252,8 @@ class LocalSandbox implements Sandbox {
 
     // Recorded so that a reaper in another process can kill the group if this process dies.
     const pidFile = pid === undefined ? undefined : path.join(this.dir, 'pids', String(pid));
-    if (pid !== undefined && pidFile) await fs.writeFile(pidFile, processStartTime(pid) ?? '').catch(() => {});
+    if (pid !== undefined && pidFile)
+      await fs.writeFile(pidFile, processStartTime(pid) ?? '').catch(() => {});
     const exitCode = await exited;
     clearTimeout(timer);
     options.signal?.removeEventListener('abort', onAbort);
