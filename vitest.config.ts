@@ -7,5 +7,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Tests start real processes and sandboxes; two cores are shared by all of them.
     maxWorkers: 2,
+    // The JSON report is what .ci/run counts; people read the default one.
+    reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],
   },
 });

@@ -241,6 +241,7 @@ class FixRun {
     { shown = argv.join(' '), record = true, env = {} as Record<string, string> } = {},
   ): Promise<ExecResult> {
     this.options.signal?.throwIfAborted();
+    const startedAt = new Date().toISOString();
     let tail = '';
     const collect = (stream: 'stdout' | 'stderr') => (chunk: string) => {
       tail = (tail + chunk).slice(-LOG_TAIL_CHARS);
@@ -258,6 +259,7 @@ class FixRun {
     this.steps.push({
       stage: this.stage,
       command: shown,
+      startedAt,
       exitCode: result.exitCode,
       timedOut: result.timedOut,
       durationMs: result.durationMs,

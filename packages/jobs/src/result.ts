@@ -40,6 +40,8 @@ export interface Diagnosis {
 export interface Step {
   stage: Stage;
   command: string;
+  /** When the command started, ISO 8601. */
+  startedAt: string;
   exitCode: number;
   timedOut: boolean;
   durationMs: number;
