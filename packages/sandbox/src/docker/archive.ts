@@ -23,7 +23,13 @@ export async function tarOfFile(
   const parts = relativePath.split('/');
   if (withParents) {
     for (let depth = 1; depth < parts.length; depth++) {
-      archive.entry({ name: `${parts.slice(0, depth).join('/')}/`, type: 'directory', mode: 0o755, mtime, ...owner });
+      archive.entry({
+        name: `${parts.slice(0, depth).join('/')}/`,
+        type: 'directory',
+        mode: 0o755,
+        mtime,
+        ...owner,
+      });
     }
   }
   const name = withParents ? relativePath : parts[parts.length - 1]!;
@@ -35,9 +41,7 @@ export async function tarOfFile(
 }
 
 export type ArchivedEntry =
-  | { type: 'file'; data: Buffer }
-  | { type: 'symlink'; target: string }
-  | { type: 'other'; kind: string };
+  { type: 'file'; data: Buffer } | { type: 'symlink'; target: string } | { type: 'other'; kind: string };
 
 /**
  * The first entry of a tar stream, as an engine answers a GET of one path. The rest is not read: for a

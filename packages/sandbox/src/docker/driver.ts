@@ -81,7 +81,8 @@ export class DockerDriver implements SandboxDriver {
     this.network = options.network ?? DEFAULTS.network;
     this.user = options.user ?? DEFAULTS.user;
     const user = USER_PATTERN.exec(this.user);
-    if (!user) throw new SandboxError(`sandbox user must be numeric uid:gid, got ${JSON.stringify(this.user)}`);
+    if (!user)
+      throw new SandboxError(`sandbox user must be numeric uid:gid, got ${JSON.stringify(this.user)}`);
     this.owner = { uid: Number(user[1]), gid: Number(user[2]) };
     this.home = options.home ?? DEFAULTS.home;
     this.limits = { ...DEFAULTS.limits, ...options.limits };
@@ -213,7 +214,9 @@ export class DockerDriver implements SandboxDriver {
         await new Promise((resolve) => setTimeout(resolve, 100));
         if (!(await exists(container))) return;
       }
-      throw new SandboxError(`container of sandbox ${id} is still being removed after 10 s`, { sandboxId: id });
+      throw new SandboxError(`container of sandbox ${id} is still being removed after 10 s`, {
+        sandboxId: id,
+      });
     }
   }
 
@@ -232,14 +235,11 @@ export class DockerDriver implements SandboxDriver {
     try {
       const stream = (await this.docker.pull(image)) as Readable;
       await new Promise<void>((resolve, reject) => {
-        this.docker.modem.followProgress(
-          stream,
-          (error: Error | null, events: { error?: string }[]) => {
-            const failed = error?.message ?? events.find((event) => event.error)?.error;
-            if (failed) reject(new Error(failed));
-            else resolve();
-          },
-        );
+        this.docker.modem.followProgress(stream, (error: Error | null, events: { error?: string }[]) => {
+          const failed = error?.message ?? events.find((event) => event.error)?.error;
+          if (failed) reject(new Error(failed));
+          else resolve();
+        });
       });
     } catch (error) {
       throw new SandboxError(
@@ -256,9 +256,12 @@ export class DockerDriver implements SandboxDriver {
         version.Components?.some((component) => /podman/i.test(component.Name)) ? 'podman' : 'docker',
       (error: unknown) => {
         this.engine = undefined;
-        throw new SandboxError(`cannot reach the container engine at ${describeEndpoint()}: ${reason(error)}`, {
-          cause: error,
-        });
+        throw new SandboxError(
+          `cannot reach the container engine at ${describeEndpoint()}: ${reason(error)}`,
+          {
+            cause: error,
+          },
+        );
       },
     );
     return this.engine;
@@ -297,10 +300,15 @@ class DockerSandbox implements Sandbox {
     if (argv.length === 0) throw new SandboxError('exec needs a command', { sandboxId: this.id });
     const cwd = path.posix.resolve(this.workdir, options.cwd ?? '.');
     try {
-      return await runExec({ container: this.container, cwd, defaults: this.defaults }, argv, options, (stop) => {
-        this.running.add(stop);
-        return () => this.running.delete(stop);
-      });
+      return await runExec(
+        { container: this.container, cwd, defaults: this.defaults },
+        argv,
+        options,
+        (stop) => {
+          this.running.add(stop);
+          return () => this.running.delete(stop);
+        },
+      );
     } catch (error) {
       throw this.failure(`cannot run ${argv[0]}`, error);
     }
@@ -318,7 +326,8 @@ class DockerSandbox implements Sandbox {
         path: parent,
       });
     } catch (error) {
-      if (statusOf(error) !== 404 || parent === this.workdir) throw this.failure(`cannot write ${target}`, error);
+      if (statusOf(error) !== 404 || parent === this.workdir)
+        throw this.failure(`cannot write ${target}`, error);
       try {
         const relative = path.posix.relative(this.workdir, file);
         await this.container.putArchive(await tarOfFile(relative, bytes, this.owner, true), {
@@ -349,7 +358,9 @@ class DockerSandbox implements Sandbox {
       }
       if (entry.type === 'file') return entry.data;
       if (entry.type === 'other') {
-        throw new SandboxError(`cannot read ${target}: it is a ${entry.kind}, not a file`, { sandboxId: this.id });
+        throw new SandboxError(`cannot read ${target}: it is a ${entry.kind}, not a file`, {
+          sandboxId: this.id,
+        });
       }
       const next = insideWorkdir(this.workdir, path.posix.resolve(path.posix.dirname(file), entry.target));
       if (!next) {
@@ -357,7 +368,9 @@ class DockerSandbox implements Sandbox {
       }
       file = next;
     }
-    throw new SandboxError(`cannot read ${target}: too many levels of symbolic links`, { sandboxId: this.id });
+    throw new SandboxError(`cannot read ${target}: too many levels of symbolic links`, {
+      sandboxId: this.id,
+    });
   }
 
   async destroy(): Promise<void> {
