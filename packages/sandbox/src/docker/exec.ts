@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Writable, type Readable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import { OutputBuffer } from '../output-buffer.ts';
 import type { ExecOptions, ExecResult } from '../types.ts';
@@ -96,10 +97,10 @@ export async function runExec(
   let aborted = false;
   let killing: Promise<void> | undefined;
   const kill = () => {
-    killing ??= reap(target.container, execId).finally(() => {
-      // Whatever the sweep managed, the caller gets its answer: a stream still open by now is closed here.
-      setTimeout(() => stream.destroy(), KILL_GRACE_MS).unref();
-    });
+    if (killing) return;
+    killing = reap(target.container, execId);
+    // Whatever the sweep manages, the caller gets an answer: a stream still open by then is closed here.
+    setTimeout(() => stream.destroy(), KILL_GRACE_MS).unref();
   };
   const timer = setTimeout(() => {
     timedOut = true;
@@ -120,7 +121,9 @@ export async function runExec(
     options.signal?.removeEventListener('abort', onAbort);
     forget();
   }
-  await killing;
+  // The sweep normally ends with the command; waiting for it means nothing of the command runs on after
+  // this returns. Bounded, for an engine that stopped answering.
+  if (killing) await Promise.race([killing, delay(KILL_GRACE_MS, undefined, { ref: false })]);
   const exitCode = await exitCodeOf(exec, timedOut || aborted);
 
   return {
@@ -179,7 +182,7 @@ async function exitCodeOf(exec: Docker.Exec, killed: boolean): Promise<number> {
       return 137;
     }
     if (!info.Running && info.ExitCode !== null) return info.ExitCode;
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await delay(50);
   }
   // Still running: only possible when the stream was closed from this side after a kill that failed.
   return killed ? 137 : 1;
