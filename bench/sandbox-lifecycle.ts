@@ -103,7 +103,8 @@ async function measure(
 
   const cells = [
     name,
-    target.setting,
+    // Other work on a 2-core machine moves these figures; the load average says how much there was.
+    `${target.setting}; load ${os.loadavg()[0]!.toFixed(1)}`,
     ms(percentile(lifecycle, 50)),
     ms(percentile(lifecycle, 99)),
     String(lifecycles),
