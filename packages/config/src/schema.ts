@@ -38,7 +38,7 @@ const hostList = z
     ),
   );
 
-export const SANDBOX_DRIVERS = ['local'] as const;
+export const SANDBOX_DRIVERS = ['local', 'docker'] as const;
 export const LOCAL_ISOLATION_MODES = ['auto', 'bwrap', 'none'] as const;
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
 
@@ -143,6 +143,51 @@ export const envSchema = z.object({
     )
     .describe(
       "Worker variables copied into every sandbox (trust stores and proxies); nothing else of the worker's environment is.",
+    ),
+  SANDBOX_IMAGE: z
+    .string()
+    .min(1)
+    .default('ci-fixer/sandbox:latest')
+    .describe(
+      'Image container sandboxes start from (docker driver). It needs `sh`, a /workspace owned by SANDBOX_USER, and the tools fixes run (git, node, pnpm).',
+    ),
+  SANDBOX_CPUS: z.coerce
+    .number({ error: 'must be a number' })
+    .positive('must be more than 0')
+    .max(256, 'must be at most 256')
+    .default(2)
+    .describe('CPUs one container sandbox may use; fractions allowed (0.5).'),
+  SANDBOX_MEMORY_MB: int(
+    'Memory limit of one container sandbox, its /tmp and $HOME tmpfs included; no swap beyond it.',
+    4096,
+    64,
+    1_048_576,
+  ),
+  SANDBOX_PIDS: int(
+    'Most processes and threads one container sandbox may hold at once.',
+    1024,
+    16,
+    1_000_000,
+  ),
+  SANDBOX_NETWORK: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be `none`, `bridge` or a network name')
+    .default('bridge')
+    .describe(
+      'Network for container sandboxes that need one (clone, install): `bridge`, a named network, or `none` to cut every sandbox off.',
+    ),
+  SANDBOX_USER: z
+    .string()
+    .regex(/^\d+:\d+$/, 'must be numeric uid:gid, e.g. 1000:1000')
+    .refine((value) => !value.startsWith('0:'), 'must not be root (uid 0)')
+    .default('1000:1000')
+    .describe('Numeric uid:gid that container sandboxes run commands as; root is refused.'),
+  DOCKER_HOST: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'Docker Engine API the docker driver talks to (unix://, tcp://, ssh://); read by its client directly, with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH. Default: /var/run/docker.sock.',
     ),
   SANDBOX_LOCAL_ROOT: z
     .string()
