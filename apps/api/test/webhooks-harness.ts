@@ -91,7 +91,11 @@ export function postGitHub(
   url: string,
   event: string,
   payload: unknown,
-  { delivery = randomUUID() as string, headers = {} as Record<string, string>, body = JSON.stringify(payload) } = {},
+  {
+    delivery = randomUUID() as string,
+    headers = {} as Record<string, string>,
+    body = JSON.stringify(payload),
+  } = {},
 ) {
   return fetch(`${url}/webhooks/github`, {
     method: 'POST',
