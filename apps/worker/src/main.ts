@@ -3,11 +3,12 @@ import { randomBytes } from 'node:crypto';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { ConfigError, loadConfig, type Config } from '@ci-fixer/config';
-import { CANCEL_CHANNEL, QUEUE_NAME, QUEUE_PREFIX, type FixJobData, type FixResult } from '@ci-fixer/jobs';
+import { CANCEL_CHANNEL, CANCELLED_REASON, QUEUE_NAME, QUEUE_PREFIX, type FixJobData, type FixResult } from '@ci-fixer/jobs';
 import { createLogger } from '@ci-fixer/logger';
 import { reapOrphans, toLabelValue } from '@ci-fixer/sandbox';
 import { createDriver } from './drivers.ts';
 import { Heartbeat, isWorkerAlive } from './heartbeat.ts';
+import { createWorkerMetrics, serveMetrics } from './metrics.ts';
 import { ABORT_REASONS, createProcessor } from './processor.ts';
 
 function loadOrExit(): Config {
@@ -51,9 +52,17 @@ const reaper = setInterval(
 );
 reaper.unref();
 
+const metrics = createWorkerMetrics();
+const metricsServer =
+  config.WORKER_METRICS_PORT > 0
+    ? serveMetrics(metrics, config.WORKER_METRICS_PORT, config.WORKER_METRICS_HOST).on('error', (error) =>
+        logger.error('worker metrics cannot listen', { error: error.message, port: config.WORKER_METRICS_PORT }),
+      )
+    : undefined;
+
 const worker = new Worker<FixJobData, FixResult>(
   QUEUE_NAME,
-  createProcessor({ config, driver, redis, logger, workerId }),
+  createProcessor({ config, driver, redis, logger, workerId, metrics }),
   {
     connection: redis.duplicate(),
     prefix: QUEUE_PREFIX,
@@ -63,9 +72,10 @@ const worker = new Worker<FixJobData, FixResult>(
     maxStalledCount: 2,
   },
 );
-worker.on('failed', (job, error) =>
-  logger.warn('job failed', { jobId: job?.id, attemptsMade: job?.attemptsMade, error: error.message }),
-);
+worker.on('failed', (job, error) => {
+  logger.warn('job failed', { jobId: job?.id, attemptsMade: job?.attemptsMade, error: error.message });
+  metrics.fixJobs.inc({ outcome: error.message === CANCELLED_REASON ? 'cancelled' : 'failed' });
+});
 worker.on('error', (error) => logger.error('worker error', { error }));
 
 await subscriber.subscribe(CANCEL_CHANNEL);
@@ -95,6 +105,7 @@ async function shutdown(signal: string): Promise<void> {
   await worker.close();
   clearTimeout(grace);
   clearInterval(reaper);
+  metricsServer?.close();
   await heartbeat.stop().catch(() => {});
   subscriber.disconnect();
   redis.disconnect();

@@ -101,8 +101,10 @@ function git(
         ]),
         ...env,
       },
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
+    // git may exit before reading all of its input (a patch it rejects); the exit code tells why.
+    child.stdin?.on('error', () => {});
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
@@ -119,7 +121,7 @@ function git(
         new Error(`git ${command} failed: ${redactText(stderr.trim().split('\n').slice(-3).join(' '))}`),
       );
     });
-    child.stdin.end(input ?? '');
+    child.stdin?.end(input);
   });
 }
 
