@@ -12,7 +12,13 @@ import { QueueEvents, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '@ci-fixer/config';
-import { FIX_COMMIT_TRAILER, QUEUE_NAME, QUEUE_PREFIX, type FixJobData, type FixResult } from '@ci-fixer/jobs';
+import {
+  FIX_COMMIT_TRAILER,
+  QUEUE_NAME,
+  QUEUE_PREFIX,
+  type FixJobData,
+  type FixResult,
+} from '@ci-fixer/jobs';
 import { createLogger } from '@ci-fixer/logger';
 import { LocalDriver } from '@ci-fixer/sandbox';
 import { createWorkerMetrics } from '../apps/worker/src/metrics.ts';
@@ -103,7 +109,8 @@ beforeAll(async () => {
     GITHUB_APP_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
     GITLAB_URL: standin.url,
     GITLAB_TOKEN: GITLAB_PAT,
-    FORGE_REPORT_OVERRIDES: 'octo-org/pr-mode=pull-request,octo-org/push-mode=push,gitlab-org/mr-mode=pull-request',
+    FORGE_REPORT_OVERRIDES:
+      'octo-org/pr-mode=pull-request,octo-org/push-mode=push,gitlab-org/mr-mode=pull-request',
     FORGE_RERUN_FLAKY: 'true',
     JOB_ATTEMPTS: '1',
   });
@@ -112,7 +119,10 @@ beforeAll(async () => {
     QUEUE_NAME,
     createProcessor({
       config,
-      driver: new LocalDriver({ root: config.SANDBOX_LOCAL_ROOT!, isolation: config.SANDBOX_LOCAL_ISOLATION }),
+      driver: new LocalDriver({
+        root: config.SANDBOX_LOCAL_ROOT!,
+        isolation: config.SANDBOX_LOCAL_ISOLATION,
+      }),
       redis: connection,
       logger: createLogger({ service: 'worker-test', level: 'error' }),
       workerId: `forge-e2e-${process.pid}`,
@@ -162,7 +172,9 @@ describe('GitHub', () => {
     standin.failNext('GET', /\/actions\/runs\/5001\/jobs$/, 502);
     standin.failNext('POST', /\/issues\/2\/comments$/, 403, {
       headers: { 'retry-after': '1' },
-      body: { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.' },
+      body: {
+        message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.',
+      },
     });
 
     const { job, result } = await finished(await deliverGitHub(githubRun(repo, 5001)));
@@ -180,9 +192,16 @@ describe('GitHub', () => {
     expect(comments[0]!.body).toContain("+export const answer = { value: 42, unit: 'none' };");
     // Suggestion blocks on the pull request's lines.
     expect(standin.github.reviews[0]!.comments).toEqual([
-      expect.objectContaining({ path: 'src/index.js', start_line: 1, line: 2, body: expect.stringContaining('```suggestion') }),
+      expect.objectContaining({
+        path: 'src/index.js',
+        start_line: 1,
+        line: 2,
+        body: expect.stringContaining('```suggestion'),
+      }),
     ]);
-    expect(standin.calls('GET', /\/actions\/runs\/5001\/jobs$/).map((call) => call.status)).toEqual([502, 200]);
+    expect(standin.calls('GET', /\/actions\/runs\/5001\/jobs$/).map((call) => call.status)).toEqual([
+      502, 200,
+    ]);
     expect(standin.calls('POST', /\/issues\/2\/comments$/).map((call) => call.status)).toEqual([403, 201]);
     expect(standin.calls('GET', /\/actions\/jobs\/9001\/logs$/)[0]!.status).toBe(302);
 
@@ -210,7 +229,9 @@ describe('GitHub', () => {
     const pull = standin.github.pulls.find((each) => each.repo === repo)!;
     expect(pull).toMatchObject({ head: branch, base: 'master' });
     const bare = repos[repo]!;
-    expect(bare.git('show', `${branch}:src/index.js`)).toBe("export const answer = { value: 42, unit: 'none' };");
+    expect(bare.git('show', `${branch}:src/index.js`)).toBe(
+      "export const answer = { value: 42, unit: 'none' };",
+    );
     expect(bare.git('log', '-1', '--format=%B', branch)).toContain(FIX_COMMIT_TRAILER);
     expect(bare.git('rev-parse', `${branch}~1`)).toBe(bare.sha);
     expect(bare.git('rev-parse', 'master')).toBe(bare.sha);
@@ -225,7 +246,9 @@ describe('GitHub', () => {
     expect(result.report).toMatchObject({ mode: 'push', status: 'reported' });
     const bare = repos[repo]!;
     expect(bare.git('rev-parse', 'master~1')).toBe(bare.sha);
-    expect(bare.git('show', 'master:src/index.js')).toBe("export const answer = { value: 42, unit: 'none' };");
+    expect(bare.git('show', 'master:src/index.js')).toBe(
+      "export const answer = { value: 42, unit: 'none' };",
+    );
   });
 
   it('ends as unfixable with the reason when the failing step runs an action', async () => {
@@ -244,7 +267,9 @@ describe('GitHub', () => {
     ]);
     const { result } = await finished(await deliverGitHub(githubRun(repo, 5004)));
     expect(result.outcome).toBe('unfixable');
-    expect(result.reason).toMatch(/runs the action example\/deploy-action@v1; only run: steps can be reproduced/);
+    expect(result.reason).toMatch(
+      /runs the action example\/deploy-action@v1; only run: steps can be reproduced/,
+    );
     expect(result.report).toMatchObject({ status: 'reported' });
   });
 
@@ -307,7 +332,9 @@ describe('GitLab', () => {
     expect(standin.gitlab.mergeRequests).toEqual([
       expect.objectContaining({ projectId: 2, source_branch: branch, target_branch: 'test' }),
     ]);
-    expect(repos[repo]!.git('show', `${branch}:src/index.js`)).toBe("export const answer = { value: 42, unit: 'none' };");
+    expect(repos[repo]!.git('show', `${branch}:src/index.js`)).toBe(
+      "export const answer = { value: 42, unit: 'none' };",
+    );
   });
 });
 
@@ -318,6 +345,8 @@ describe('worker metrics', () => {
     expect(text).toMatch(/ci_fixer_stage_duration_seconds_count\{stage="verifying"\} [1-9]/);
     expect(text).toMatch(/ci_fixer_sandbox_create_seconds_count [1-9]/);
     expect(text).toMatch(/ci_fixer_forge_api_errors_total\{forge="github",status="502"\} 1/);
-    expect(text).toMatch(/ci_fixer_forge_reports_total\{forge="gitlab",mode="pull-request",status="reported"\} 1/);
+    expect(text).toMatch(
+      /ci_fixer_forge_reports_total\{forge="gitlab",mode="pull-request",status="reported"\} 1/,
+    );
   });
 });

@@ -10,12 +10,19 @@ import {
   type ForgeSession,
   type ForgeSettings,
 } from '@ci-fixer/forge';
-import { checkRepoUrl, type FixJobData, type FixRequest, type FixResult, type ForgeSource } from '@ci-fixer/jobs';
+import {
+  checkRepoUrl,
+  type FixJobData,
+  type FixRequest,
+  type FixResult,
+  type ForgeSource,
+} from '@ci-fixer/jobs';
 import type { Logger } from '@ci-fixer/logger';
 import type { WorkerMetrics } from './metrics.ts';
 
 export function forgeSettings(config: Config, metrics?: WorkerMetrics): ForgeSettings {
-  const onError = (forge: string) => (status: number) => metrics?.forgeApiErrors.inc({ forge, status: String(status) });
+  const onError = (forge: string) => (status: number) =>
+    metrics?.forgeApiErrors.inc({ forge, status: String(status) });
   return {
     github: {
       apiUrl: config.GITHUB_API_URL,
@@ -48,9 +55,17 @@ export type PreparedForgeJob =
 export async function prepareForgeJob(
   job: Job<FixJobData>,
   source: ForgeSource,
-  { config, settings, log, metrics }: { config: Config; settings: ForgeSettings; log: Logger; metrics?: WorkerMetrics },
+  {
+    config,
+    settings,
+    log,
+    metrics,
+  }: { config: Config; settings: ForgeSettings; log: Logger; metrics?: WorkerMetrics },
 ): Promise<PreparedForgeJob> {
-  const session = await permanentAsUnrecoverable(() => openForgeSession(source, settings), 'open the forge session');
+  const session = await permanentAsUnrecoverable(
+    () => openForgeSession(source, settings),
+    'open the forge session',
+  );
   const check = checkRepoUrl(session.cloneUrl, {
     allowFileRepos: config.CI_FIXER_ALLOW_FILE_REPOS,
     allowedHosts: config.CI_FIXER_REPO_HOSTS,
@@ -64,7 +79,10 @@ export async function prepareForgeJob(
     return { ...result, report };
   };
 
-  const recovery = await permanentAsUnrecoverable(() => session.recoverFailure(), 'recover the failing command');
+  const recovery = await permanentAsUnrecoverable(
+    () => session.recoverFailure(),
+    'recover the failing command',
+  );
   if (!recovery.ok) {
     log.info('failing command not recoverable', { reason: recovery.reason });
     const result: FixResult = {
@@ -107,7 +125,9 @@ async function permanentAsUnrecoverable<T>(work: () => Promise<T>, what: string)
     if (error instanceof ForgeConfigError) throw new UnrecoverableError(error.message);
     const status = statusOf(error);
     if (status !== undefined && status >= 400 && status < 500 && status !== 429) {
-      throw new UnrecoverableError(`could not ${what}: ${describeStatus(status)} (${(error as Error).message})`);
+      throw new UnrecoverableError(
+        `could not ${what}: ${describeStatus(status)} (${(error as Error).message})`,
+      );
     }
     throw error;
   }

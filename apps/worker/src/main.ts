@@ -3,7 +3,14 @@ import { randomBytes } from 'node:crypto';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { ConfigError, loadConfig, type Config } from '@ci-fixer/config';
-import { CANCEL_CHANNEL, CANCELLED_REASON, QUEUE_NAME, QUEUE_PREFIX, type FixJobData, type FixResult } from '@ci-fixer/jobs';
+import {
+  CANCEL_CHANNEL,
+  CANCELLED_REASON,
+  QUEUE_NAME,
+  QUEUE_PREFIX,
+  type FixJobData,
+  type FixResult,
+} from '@ci-fixer/jobs';
 import { createLogger } from '@ci-fixer/logger';
 import { reapOrphans, toLabelValue } from '@ci-fixer/sandbox';
 import { createDriver } from './drivers.ts';
@@ -56,7 +63,10 @@ const metrics = createWorkerMetrics();
 const metricsServer =
   config.WORKER_METRICS_PORT > 0
     ? serveMetrics(metrics, config.WORKER_METRICS_PORT, config.WORKER_METRICS_HOST).on('error', (error) =>
-        logger.error('worker metrics cannot listen', { error: error.message, port: config.WORKER_METRICS_PORT }),
+        logger.error('worker metrics cannot listen', {
+          error: error.message,
+          port: config.WORKER_METRICS_PORT,
+        }),
       )
     : undefined;
 

@@ -54,21 +54,26 @@ export function createWorkerMetrics(): WorkerMetrics {
 
 export function recordResult(metrics: WorkerMetrics, result: FixResult): void {
   metrics.fixJobs.inc({ outcome: result.outcome });
-  for (const step of result.steps) metrics.stageSeconds.observe({ stage: step.stage }, step.durationMs / 1000);
+  for (const step of result.steps)
+    metrics.stageSeconds.observe({ stage: step.stage }, step.durationMs / 1000);
 }
 
 /** GET /metrics on its own port; the worker serves nothing else. */
 export function serveMetrics(metrics: WorkerMetrics, port: number, host: string): http.Server {
-  return http.createServer(async (req, res) => {
-    if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('only GET /metrics is served here\n');
-      return;
-    }
-    try {
-      const body = await metrics.registry.metrics();
-      res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body);
-    } catch (error) {
-      res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${(error as Error).message}\n`);
-    }
-  }).listen(port, host);
+  return http
+    .createServer(async (req, res) => {
+      if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('only GET /metrics is served here\n');
+        return;
+      }
+      try {
+        const body = await metrics.registry.metrics();
+        res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body);
+      } catch (error) {
+        res
+          .writeHead(500, { 'content-type': 'text/plain' })
+          .end(`metrics failed: ${(error as Error).message}\n`);
+      }
+    })
+    .listen(port, host);
 }

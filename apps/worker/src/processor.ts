@@ -43,7 +43,9 @@ export function createProcessor({
     }
     // A webhook job learns its command from the forge first, and reports its result back at the end.
     const { source } = job.data;
-    const forgeJob = source ? await prepareForgeJob(job, source, { config, settings: forge, log, metrics }) : undefined;
+    const forgeJob = source
+      ? await prepareForgeJob(job, source, { config, settings: forge, log, metrics })
+      : undefined;
     if (forgeJob?.kind === 'done') return forgeJob.result;
     const request = forgeJob?.request ?? job.data.request;
     const creating = performance.now();

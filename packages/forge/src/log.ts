@@ -2,6 +2,7 @@
  * Failure logs are long and mostly noise. This keeps what diagnosis needs: the regions around error lines
  * and the tail, without ANSI colours, timestamps, section markers and progress output.
  */
+// eslint-disable-next-line no-control-regex -- terminal escape sequences are control characters
 const ANSI = /\u001b\[[0-9;?]*[ -/]*[@-~]|\u001b\][^\u0007]*\u0007/g;
 const TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z ?/;
 const GITLAB_SECTION = /section_(?:start|end):\d+:[^\r\n]*?\r?(?=\S|$)/g;

@@ -111,7 +111,10 @@ export interface BareRepo {
 }
 
 /** A real bare repository whose `branch` holds a badly formatted file, the workflow and .gitlab-ci.yml. */
-export function createBareRepo(branch: string, parent = mkdtempSync(path.join(os.tmpdir(), 'cif-forge-'))): BareRepo {
+export function createBareRepo(
+  branch: string,
+  parent = mkdtempSync(path.join(os.tmpdir(), 'cif-forge-')),
+): BareRepo {
   const work = path.join(parent, 'work');
   const bare = path.join(parent, 'origin.git');
   const files: Record<string, string> = {
@@ -133,7 +136,8 @@ export function createBareRepo(branch: string, parent = mkdtempSync(path.join(os
     GIT_COMMITTER_NAME: 'Fixture',
     GIT_COMMITTER_EMAIL: 'fixture@example.com',
   };
-  const run = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, env, encoding: 'utf8' }).trim();
+  const run = (cwd: string, ...args: string[]) =>
+    execFileSync('git', args, { cwd, env, encoding: 'utf8' }).trim();
   run(work, 'init', '-q', '-b', branch);
   run(work, 'add', '-A');
   run(work, 'commit', '-qm', 'Add the answer');
