@@ -84,7 +84,8 @@ const worker = new Worker<FixJobData, FixResult>(
 );
 worker.on('failed', (job, error) => {
   logger.warn('job failed', { jobId: job?.id, attemptsMade: job?.attemptsMade, error: error.message });
-  metrics.fixJobs.inc({ outcome: error.message === CANCELLED_REASON ? 'cancelled' : 'failed' });
+  const final = !job || error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
+  if (final) metrics.fixJobs.inc({ outcome: error.message === CANCELLED_REASON ? 'cancelled' : 'failed' });
 });
 worker.on('error', (error) => logger.error('worker error', { error }));
 
