@@ -9,7 +9,14 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { API_TOKEN, GITHUB_SECRET, failedWorkflowRun, postGitHub, readJson, startApi } from '../apps/api/test/webhooks-harness.ts';
+import {
+  API_TOKEN,
+  GITHUB_SECRET,
+  failedWorkflowRun,
+  postGitHub,
+  readJson,
+  startApi,
+} from '../apps/api/test/webhooks-harness.ts';
 
 const REDIS_URL = 'redis://127.0.0.1:6379/7';
 const CHROMIUM = '/usr/bin/chromium';
@@ -58,7 +65,9 @@ it('keeps Bull Board behind the login form and shows the queued job after signin
   await page.goto(`${api.url}/admin/queues`);
   expect(new URL(page.url()).pathname).toBe('/admin/login');
   expect(await page.locator('body').innerText()).not.toContain('fix-jobs');
-  const anonymous = await page.request.get(`${api.url}/admin/queues/api/queues`, { headers: { accept: 'application/json' } });
+  const anonymous = await page.request.get(`${api.url}/admin/queues/api/queues`, {
+    headers: { accept: 'application/json' },
+  });
   expect(anonymous.status()).toBe(401);
 
   // A wrong token is refused.

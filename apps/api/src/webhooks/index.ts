@@ -25,6 +25,17 @@ export interface WebhookDependencies {
   metrics: ApiMetrics;
 }
 
+/**
+ * One round trip: marks the delivery (KEYS[1], skipped when empty) and, when it is new, counts one fix
+ * attempt for the change (KEYS[2]). Returns {1 if new else 0, attempts so far}.
+ */
+const ADMIT = `
+if KEYS[1] ~= '' and not redis.call('SET', KEYS[1], '1', 'EX', ARGV[1], 'NX') then return {0, 0} end
+local attempts = redis.call('INCR', KEYS[2])
+if attempts == 1 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
+return {1, attempts}
+`;
+
 type Answer =
   { status: 'pong' | 'ignored' | 'duplicate'; reason?: string } | { status: 'queued'; jobId: string };
 
@@ -129,53 +140,54 @@ export function webhookRoutes({ config, queue, redis, logger, metrics }: Webhook
     }),
   );
 
-  /** Deduplicates the delivery, applies the policy and the loop guard, and enqueues the fix job. */
+  /** Applies the policy, deduplicates the delivery, counts the loop guard and enqueues the fix job. */
   async function intake(
     forge: Forge,
     deliveryId: string | undefined,
     decided: string | Candidate,
   ): Promise<[number, Answer]> {
-    const log = logger.child({ forge, deliveryId });
-    const marked = deliveryId
-      ? await unavailableOnError(() =>
-          redis.set(deliveryKey(forge, deliveryId), '1', 'EX', config.WEBHOOK_DEDUPE_TTL_SECONDS, 'NX'),
-        )
-      : 'OK';
-    if (marked !== 'OK') {
-      log.info('webhook delivery already seen; ignoring the redelivery');
+    // The policy needs no Redis: what is ignored costs no round trip, and a redelivery of it is ignored again.
+    const reason = typeof decided === 'string' ? decided : ignoreReason(decided, policy);
+    if (reason !== undefined) {
+      logger.debug('webhook ignored', { forge, deliveryId, reason });
+      return [200, { status: 'ignored', reason }];
+    }
+    const candidate = decided as Candidate;
+    const keys = [deliveryId ? deliveryKey(forge, deliveryId) : '', guardKey(candidate)] as const;
+    const [fresh, attempts] = await unavailableOnError(
+      () =>
+        redis.eval(
+          ADMIT,
+          2,
+          ...keys,
+          config.WEBHOOK_DEDUPE_TTL_SECONDS,
+          config.FORGE_ATTEMPT_WINDOW_SECONDS,
+        ) as Promise<[number, number]>,
+    );
+    if (fresh === 0) {
+      logger.info('webhook delivery already seen; ignoring the redelivery', { forge, deliveryId });
       return [200, { status: 'duplicate', reason: `delivery ${deliveryId} was already received` }];
     }
+    if (attempts > config.FORGE_MAX_ATTEMPTS_PER_CHANGE) {
+      const reason = `loop guard: ${config.FORGE_MAX_ATTEMPTS_PER_CHANGE} fix attempts for ${guardSubject(candidate.source)} already (FORGE_MAX_ATTEMPTS_PER_CHANGE)`;
+      logger.info('webhook ignored', { forge, deliveryId, reason });
+      return [200, { status: 'ignored', reason }];
+    }
     try {
-      const reason = typeof decided === 'string' ? decided : ignoreReason(decided, policy);
-      if (reason !== undefined) {
-        log.info('webhook ignored', { reason });
-        return [200, { status: 'ignored', reason }];
-      }
-      const candidate = decided as Candidate;
-      const attempts = await unavailableOnError(async () => {
-        const key = guardKey(candidate);
-        const [[, value]] = (await redis
-          .multi()
-          .incr(key)
-          .expire(key, config.FORGE_ATTEMPT_WINDOW_SECONDS, 'NX')
-          .exec()) as [[Error | null, number]];
-        return value;
-      });
-      if (attempts > config.FORGE_MAX_ATTEMPTS_PER_CHANGE) {
-        const reason = `loop guard: ${config.FORGE_MAX_ATTEMPTS_PER_CHANGE} fix attempts for ${guardSubject(candidate.source)} already (FORGE_MAX_ATTEMPTS_PER_CHANGE)`;
-        log.info('webhook ignored', { reason });
-        return [200, { status: 'ignored', reason }];
-      }
       const jobId = await unavailableOnError(() => enqueue(candidate));
-      log.info('fix job queued from webhook', {
+      logger.info('fix job queued from webhook', {
+        forge,
+        deliveryId,
         jobId,
         repo: candidate.source.repo,
         runId: candidate.source.runId,
       });
       return [202, { status: 'queued', jobId }];
     } catch (error) {
-      // Forget the delivery, so that the forge's redelivery can succeed once the queue is back.
-      if (deliveryId) await redis.del(deliveryKey(forge, deliveryId)).catch(() => {});
+      // Forget the delivery and the attempt, so that the forge's redelivery succeeds once the queue is back.
+      const undo = redis.multi().decr(keys[1]);
+      if (keys[0]) undo.del(keys[0]);
+      await undo.exec().catch(() => {});
       throw error;
     }
   }
