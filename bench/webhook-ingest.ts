@@ -84,6 +84,8 @@ interface Figures {
 }
 
 async function measure(): Promise<void> {
+  // Other work on the machine shows up in tail latency; the report states how busy it was.
+  const loadBefore = os.loadavg()[0]!.toFixed(1);
   const redis = new Redis(REDIS_URL);
   await redis.flushdb();
   const child = fork(import.meta.filename, ['--serve'], {
@@ -163,7 +165,7 @@ async function measure(): Promise<void> {
       `machine, servers in one child process, autocannon with 20 connections, ${REQUESTS} requests per saturated run and 10 s per fixed-rate run.`,
     '',
     `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'CPU'}, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}. ` +
-      'Reproduce with `node bench/webhook-ingest.ts`.',
+      `1-minute load average before the run: ${loadBefore}. Reproduce with \`node bench/webhook-ingest.ts\`.`,
     '',
     '| run | requests/s | p50 ms | p99 ms | requests | non-2xx |',
     '| --- | ---: | ---: | ---: | ---: | ---: |',
