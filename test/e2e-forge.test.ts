@@ -113,6 +113,8 @@ beforeAll(async () => {
       'octo-org/pr-mode=pull-request,octo-org/push-mode=push,gitlab-org/mr-mode=pull-request',
     FORGE_RERUN_FLAKY: 'true',
     JOB_ATTEMPTS: '1',
+    // A stuck sandbox command fails its job with a reason instead of hanging the test.
+    FIX_TIMEOUT_SECONDS: '180',
   });
   const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   worker = new Worker<FixJobData, FixResult>(
@@ -141,7 +143,12 @@ afterAll(async () => {
 
 async function finished(jobId: string): Promise<{ job: Job<FixJobData>; result: FixResult }> {
   const job = (await api.queue.getJob(jobId))!;
-  const result = (await job.waitUntilFinished(events, 240_000)) as FixResult;
+  const result = (await job.waitUntilFinished(events, 230_000).catch(async (error: Error) => {
+    const latest = await api.queue.getJob(jobId);
+    throw new Error(
+      `job ${jobId} did not finish: ${error.message}; state ${await latest?.getState()}, progress ${JSON.stringify(latest?.progress).slice(0, 2000)}`,
+    );
+  })) as FixResult;
   return { job: (await api.queue.getJob(jobId))!, result };
 }
 
