@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { forgeSettings } from './forge-settings.ts';
 
 /**
  * Every environment variable ci-fixer reads, with its default and meaning.
@@ -198,6 +199,8 @@ export const envSchema = z.object({
     .enum(LOCAL_ISOLATION_MODES)
     .default('auto')
     .describe('`bwrap` requires bubblewrap, `none` runs plain processes, `auto` uses bwrap when installed.'),
+
+  ...forgeSettings,
 });
 
 export type Config = z.infer<typeof envSchema>;
