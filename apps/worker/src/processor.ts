@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -34,6 +35,7 @@ export function createProcessor({
   metrics,
 }: ProcessorDependencies): FixProcessor {
   const forge = forgeSettings(config, metrics);
+  const passthrough = passthroughFor(config.SANDBOX_ENV_PASSTHROUGH);
   // Three declared parameters: BullMQ hands a cancellation signal only to processors that take one.
   return async (job, token, signal) => {
     const log = logger.child({ jobId: job.id, attempt: job.attemptsMade + 1 });
@@ -55,8 +57,8 @@ export function createProcessor({
         [LABELS.owner]: workerId,
         [LABELS.fixJob]: toLabelValue(job.id!),
       },
-      env: pickEnv(config.SANDBOX_ENV_PASSTHROUGH),
-      readOnlyHostPaths: localRepoPath(request.repo.url),
+      env: passthrough.env,
+      readOnlyHostPaths: [...localRepoPath(request.repo.url), ...passthrough.files],
       maxLifetimeSeconds: config.FIX_TIMEOUT_SECONDS + 60,
     });
     metrics?.sandboxCreateSeconds.observe((performance.now() - creating) / 1000);
@@ -98,6 +100,16 @@ export function createProcessor({
 }
 
 /** A local repository must be visible inside the sandbox to be cloned; the API admits these only when allowed. */
+/**
+ * The worker variables a sandbox inherits, and the host files they name (CA bundles): a container sees the
+ * same trust store at the same path, read-only.
+ */
+function passthroughFor(names: readonly string[]): { env: Record<string, string>; files: string[] } {
+  const env = pickEnv(names);
+  const files = Object.values(env).filter((value) => path.isAbsolute(value) && existsSync(value));
+  return { env, files: [...new Set(files)] };
+}
+
 function localRepoPath(url: string): string[] {
   if (url.startsWith('file://')) return [fileURLToPath(url)];
   return path.isAbsolute(url) ? [url] : [];
