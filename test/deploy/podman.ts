@@ -30,8 +30,9 @@ export async function podman(args: string[]): Promise<PodmanResult> {
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code?: number | string; stdout?: string; stderr?: string; message: string };
-    if (failed.code === 'ENOENT')
-      throw new Error('podman is not installed: run scripts/build-images (it installs it)');
+    if (failed.code === 'ENOENT') {
+      throw new Error('podman is not installed: run scripts/build-images (it installs it)', { cause: error });
+    }
     return {
       code: typeof failed.code === 'number' ? failed.code : 1,
       stdout: failed.stdout ?? '',
