@@ -45,7 +45,9 @@ const timer = setTimeout(() => {
 try {
   await redis.connect();
   const alive = await heartbeatExists(redis);
-  process.stdout.write(alive ? `worker heartbeat found (${hostPrefix})\n` : `no worker heartbeat for ${hostPrefix}\n`);
+  process.stdout.write(
+    alive ? `worker heartbeat found (${hostPrefix})\n` : `no worker heartbeat for ${hostPrefix}\n`,
+  );
   process.exitCode = alive ? 0 : 1;
 } catch (error) {
   process.stderr.write(`worker-healthcheck: ${(error as Error).message}\n`);
