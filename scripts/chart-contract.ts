@@ -42,9 +42,17 @@ export const CREDENTIAL_NAME = /(^|_)(TOKEN|SECRET|PASSWORD|PASSPHRASE|API_KEY|P
 
 /**
  * Names the chart sets itself from structured values, so `config` may not set them:
- * NODE_ENV (always production), HOST (0.0.0.0 in a pod), PORT (api.port), REDIS_URL (redis / externalRedis).
+ * NODE_ENV (always production), HOST and WORKER_METRICS_HOST (0.0.0.0 in a pod), PORT (api.port),
+ * WORKER_METRICS_PORT (worker.metricsPort), REDIS_URL (redis / externalRedis).
  */
-export const CHART_OWNED_ENV_NAMES: readonly string[] = ['NODE_ENV', 'HOST', 'PORT', 'REDIS_URL'];
+export const CHART_OWNED_ENV_NAMES: readonly string[] = [
+  'NODE_ENV',
+  'HOST',
+  'PORT',
+  'REDIS_URL',
+  'WORKER_METRICS_HOST',
+  'WORKER_METRICS_PORT',
+];
 
 type Kind = 'integer' | 'boolean' | 'string';
 
@@ -168,8 +176,7 @@ export function valuesSchema(): JsonSchema {
       imagePullSecrets: list,
       commonLabels: openObj,
       config: obj(config, {
-        description:
-          'Settings from the config schema (README: Configuration), one key per env name. NODE_ENV, HOST, PORT and REDIS_URL are set by the chart; credentials go in `secrets`.',
+        description: `Settings from the config schema (README: Configuration), one key per env name. ${CHART_OWNED_ENV_NAMES.join(', ')} are set by the chart; credentials go in \`secrets\`.`,
       }),
       secrets: obj(secrets, {
         description: 'Credentials for the Secret the chart creates (ignored with existingSecret).',
@@ -202,6 +209,7 @@ export function valuesSchema(): JsonSchema {
       worker: obj({
         image,
         replicaCount: int(0),
+        metricsPort: int(0, 65535),
         shutdownMarginSeconds: int(0, 3600),
         allowShortShutdownGrace: bool,
         autoscaling: obj({

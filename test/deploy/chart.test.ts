@@ -172,6 +172,21 @@ describe('ports, health routes and the helm test follow the API code', () => {
   });
 });
 
+test('worker metrics: the container port, WORKER_METRICS_PORT/HOST and the PodMonitor agree', async () => {
+  const manifests = await render({ set: ['serviceMonitor.enabled=true', 'worker.metricsPort=9555'] });
+  const data = find(manifests, 'ConfigMap', fullname).data as Record<string, string>;
+  expect([data.WORKER_METRICS_PORT, data.WORKER_METRICS_HOST]).toEqual(['9555', '0.0.0.0']);
+  const container = podSpec(find(manifests, 'Deployment', `${fullname}-worker`)).containers[0]!;
+  expect(container.ports).toEqual([{ name: 'metrics', containerPort: 9555, protocol: 'TCP' }]);
+  const podMonitor = find(manifests, 'PodMonitor', `${fullname}-worker`).spec as {
+    podMetricsEndpoints: { port: string; path: string }[];
+  };
+  expect(podMonitor.podMetricsEndpoints[0]).toMatchObject({ port: 'metrics', path: '/metrics' });
+  const off = await render({ set: ['serviceMonitor.enabled=true', 'worker.metricsPort=0'] });
+  expect(off.filter((m) => m.kind === 'PodMonitor')).toEqual([]);
+  expect((find(off, 'ConfigMap', fullname).data as Record<string, string>).WORKER_METRICS_PORT).toBe('0');
+});
+
 describe('worker scaling and shutdown', () => {
   test('terminationGracePeriodSeconds covers the shutdown grace, which covers the longest fix', async () => {
     const manifests = await render();
