@@ -90,6 +90,10 @@ describe('env names: the chart sets exactly what the code reads', () => {
             expect(envNames, `${manifest.metadata.name}`).toContain(entry.name);
         }
       }
+      for (const manifest of manifests) {
+        if (manifest.kind !== 'Namespace')
+          expect(manifest.metadata.namespace, `${manifest.kind}/${manifest.metadata.name}`).toBeTruthy();
+      }
       for (const kind of ['ConfigMap', 'Secret']) {
         for (const object of manifests.filter((m) => m.kind === kind)) {
           for (const key of Object.keys((object.data as Record<string, string>) ?? {})) {
