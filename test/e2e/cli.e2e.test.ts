@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { createFixtureRepo } from '../support/fixture-repos.ts';
 
 const CLI = path.resolve(import.meta.dirname, '../../apps/cli/src/main.ts');
-const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000 });
+const run = (...args: string[]) =>
+  spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000 });
 
 describe('ci-fixer fix', () => {
   it('fixes a repository, shows the stages, and prints the result as JSON', () => {

@@ -50,6 +50,7 @@ export function devCluster(): Promise<DevCluster> {
     } catch (error) {
       throw new Error(
         `the Kubernetes driver tests need the dev cluster: run \`scripts/dev-cluster up\` first (${(error as { stderr?: string }).stderr?.trim() ?? String(error)})`,
+        { cause: error },
       );
     }
     const cluster: DevCluster = {
@@ -60,10 +61,13 @@ export function devCluster(): Promise<DevCluster> {
       workspaceDir: env.K8S_WORKSPACE_DIR!,
     };
     try {
-      await cluster.worker.makeApiClient(CoreV1Api).listNamespacedPod({ namespace: cluster.namespace, limit: 1 });
+      await cluster.worker
+        .makeApiClient(CoreV1Api)
+        .listNamespacedPod({ namespace: cluster.namespace, limit: 1 });
     } catch (error) {
       throw new Error(
         `the dev cluster is not reachable at ${cluster.worker.getCurrentCluster()?.server}: run \`scripts/dev-cluster up\` (${error instanceof Error ? error.message : String(error)})`,
+        { cause: error },
       );
     }
     return cluster;

@@ -100,7 +100,8 @@ export class KubernetesDriver implements SandboxDriver {
     this.core = this.kubeConfig.makeApiClient(CoreV1Api);
     this.exec = new Exec(this.kubeConfig);
     this.podReadyTimeoutMs = options.podReadyTimeoutMs ?? K8S_DEFAULTS.podReadyTimeoutMs;
-    this.defaultMaxLifetimeSeconds = options.defaultMaxLifetimeSeconds ?? K8S_DEFAULTS.defaultMaxLifetimeSeconds;
+    this.defaultMaxLifetimeSeconds =
+      options.defaultMaxLifetimeSeconds ?? K8S_DEFAULTS.defaultMaxLifetimeSeconds;
     this.runDefaults = {
       timeoutMs: options.defaultTimeoutMs ?? 15 * 60_000,
       maxOutputBytes: options.defaultMaxOutputBytes ?? 1_048_576,

@@ -287,7 +287,11 @@ export async function runCommand(
 }
 
 async function killSession(target: ExecTarget, execId: string): Promise<void> {
-  const killer = await rawExec(target, ['sh', '-c', KILL_SCRIPT, 'ci-fixer-kill', target.baseDir, execId], {});
+  const killer = await rawExec(
+    target,
+    ['sh', '-c', KILL_SCRIPT, 'ci-fixer-kill', target.baseDir, execId],
+    {},
+  );
   try {
     await killer.status;
   } finally {

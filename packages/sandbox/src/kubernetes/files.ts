@@ -25,22 +25,33 @@ export async function writeFileInPod(
   archive.finalize();
   const tar = await collect(archive as AsyncIterable<Buffer>);
   const stderr: Buffer[] = [];
-  const running = await rawExec(target, ['sh', '-c', WRITE_SCRIPT, 'ci-fixer-write', workdir, String(tar.length)], {
-    stdin: tar,
-    onStderr: (chunk) => stderr.push(chunk),
-  });
+  const running = await rawExec(
+    target,
+    ['sh', '-c', WRITE_SCRIPT, 'ci-fixer-write', workdir, String(tar.length)],
+    {
+      stdin: tar,
+      onStderr: (chunk) => stderr.push(chunk),
+    },
+  );
   try {
     const code = exitCodeOf(await running.status);
     if (code !== 0)
-      throw new SandboxError(`cannot write ${relativePath}: ${Buffer.concat(stderr).toString().trim() || `tar exited with ${code}`}`, {
-        sandboxId: target.sandboxId,
-      });
+      throw new SandboxError(
+        `cannot write ${relativePath}: ${Buffer.concat(stderr).toString().trim() || `tar exited with ${code}`}`,
+        {
+          sandboxId: target.sandboxId,
+        },
+      );
   } finally {
     running.close();
   }
 }
 
-export async function readFileInPod(target: ExecTarget, workdir: string, relativePath: string): Promise<Buffer> {
+export async function readFileInPod(
+  target: ExecTarget,
+  workdir: string,
+  relativePath: string,
+): Promise<Buffer> {
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
   const running = await rawExec(target, ['sh', '-c', READ_SCRIPT, 'ci-fixer-read', workdir, relativePath], {
@@ -54,9 +65,12 @@ export async function readFileInPod(target: ExecTarget, workdir: string, relativ
     running.close();
   }
   if (code !== 0)
-    throw new SandboxError(`cannot read ${relativePath}: ${Buffer.concat(stderr).toString().trim() || `tar exited with ${code}`}`, {
-      sandboxId: target.sandboxId,
-    });
+    throw new SandboxError(
+      `cannot read ${relativePath}: ${Buffer.concat(stderr).toString().trim() || `tar exited with ${code}`}`,
+      {
+        sandboxId: target.sandboxId,
+      },
+    );
   return firstFile(Buffer.concat(stdout), relativePath);
 }
 

@@ -135,4 +135,3 @@ export function labelSelector(labels: Record<string, string>): string {
     .map(([key, value]) => `${key}=${value}`)
     .join(',');
 }
-

@@ -22,7 +22,9 @@ export const REQUIRED_PERMISSIONS: readonly Permission[] = [
 ];
 
 export function describePermission(permission: Permission): string {
-  const resource = permission.subresource ? `${permission.resource}/${permission.subresource}` : permission.resource;
+  const resource = permission.subresource
+    ? `${permission.resource}/${permission.subresource}`
+    : permission.resource;
   return `${permission.verb} ${permission.group ? `${permission.group}/` : ''}${resource}`;
 }
 

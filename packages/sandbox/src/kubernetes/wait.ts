@@ -127,7 +127,10 @@ function podVerdict(pod: V1Pod): Verdict {
   const phase = pod.status?.phase;
   if (phase === 'Failed' || phase === 'Succeeded') {
     const detail = [pod.status?.reason, pod.status?.message].filter(Boolean).join(': ');
-    return { kind: 'fatal', reason: `pod ${name} ended (${phase}${detail ? `, ${detail}` : ''}) before it ran` };
+    return {
+      kind: 'fatal',
+      reason: `pod ${name} ended (${phase}${detail ? `, ${detail}` : ''}) before it ran`,
+    };
   }
   const container = pod.status?.containerStatuses?.find((status) => status.name === CONTAINER_NAME);
   if (phase === 'Running' && container?.state?.running) return { kind: 'running' };
@@ -138,14 +141,27 @@ function podVerdict(pod: V1Pod): Verdict {
   }
   const scheduled = pod.status?.conditions?.find((condition) => condition.type === 'PodScheduled');
   if (scheduled?.status === 'False')
-    return { kind: 'waiting', reason: `${scheduled.reason ?? 'not scheduled'}: ${scheduled.message ?? ''}`.trim() };
-  if (waiting?.reason) return { kind: 'waiting', reason: `${waiting.reason}: ${waiting.message ?? ''}`.trim() };
+    return {
+      kind: 'waiting',
+      reason: `${scheduled.reason ?? 'not scheduled'}: ${scheduled.message ?? ''}`.trim(),
+    };
+  if (waiting?.reason)
+    return { kind: 'waiting', reason: `${waiting.reason}: ${waiting.message ?? ''}`.trim() };
   return { kind: 'waiting' };
 }
 
 /** Adds the last lines of the container's log to a failure, when there is one. */
-async function explainWithLogs(core: CoreV1Api, namespace: string, pod: V1Pod, reason: string): Promise<string> {
-  if (!pod.status?.containerStatuses?.some((status) => status.name === CONTAINER_NAME && status.state?.terminated))
+async function explainWithLogs(
+  core: CoreV1Api,
+  namespace: string,
+  pod: V1Pod,
+  reason: string,
+): Promise<string> {
+  if (
+    !pod.status?.containerStatuses?.some(
+      (status) => status.name === CONTAINER_NAME && status.state?.terminated,
+    )
+  )
     return reason;
   const log = await core.readNamespacedPodLog({
     name: podName(pod),
@@ -161,7 +177,11 @@ function podName(pod: unknown): string {
 }
 
 /** An API error as a SandboxError that says what was refused. */
-export function apiFailure(error: unknown, sandboxId: string | undefined, action = 'watch the sandbox pod'): SandboxError {
+export function apiFailure(
+  error: unknown,
+  sandboxId: string | undefined,
+  action = 'watch the sandbox pod',
+): SandboxError {
   const code = (error as { code?: number }).code;
   const body = (error as { body?: unknown }).body;
   const message = typeof body === 'object' && body && 'message' in body ? String(body.message) : undefined;
