@@ -90,7 +90,9 @@ export async function rawExec(target: ExecTarget, argv: readonly string[], io: R
  * text, so name the permission here.
  */
 function describeUpgradeError(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
+  // The WebSocket library rejects with an ErrorEvent, not an Error; both carry `message`.
+  const message = (error as { message?: unknown } | undefined)?.message;
+  if (typeof message !== 'string') return String(error);
   if (/\b403\b/.test(message))
     return `${message} — the worker needs both "get" and "create" on pods/exec in this namespace (see chart/files/worker-role-rules.yaml)`;
   if (/\b404\b/.test(message)) return `${message} — the sandbox pod is gone`;
