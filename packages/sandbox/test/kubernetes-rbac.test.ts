@@ -48,7 +48,10 @@ describe('the worker ServiceAccount (chart/files/worker-role-rules.yaml) is refu
 
   it.each<[string, () => Promise<unknown>]>([
     ['listing Secrets in the sandbox namespace', () => core().listNamespacedSecret({ namespace: ns() })],
-    ['reading a Secret in the release namespace', () => core().readNamespacedSecret({ name: 'x', namespace: 'ci-fixer' })],
+    [
+      'reading a Secret in the release namespace',
+      () => core().readNamespacedSecret({ name: 'x', namespace: 'ci-fixer' }),
+    ],
     [
       'creating a Secret',
       () => core().createNamespacedSecret({ namespace: ns(), body: { metadata: { name: 'stolen' } } }),
@@ -60,7 +63,10 @@ describe('the worker ServiceAccount (chart/files/worker-role-rules.yaml) is refu
     ['listing namespaces (cluster-scoped)', () => core().listNamespace()],
     ['listing ClusterRoles (cluster-scoped)', () => rbac().listClusterRole()],
     ['listing ConfigMaps (unused by the driver)', () => core().listNamespacedConfigMap({ namespace: ns() })],
-    ['listing Deployments (unused by the driver)', () => apps().listNamespacedDeployment({ namespace: ns() })],
+    [
+      'listing Deployments (unused by the driver)',
+      () => apps().listNamespacedDeployment({ namespace: ns() }),
+    ],
     [
       'creating a Deployment',
       () =>
@@ -77,7 +83,10 @@ describe('the worker ServiceAccount (chart/files/worker-role-rules.yaml) is refu
           body: { metadata: { name: 'nope' }, spec: { containers: [{ name: 'c', image: 'x' }] } },
         }),
     ],
-    ['deleting pods (the garbage collector does)', () => core().deleteCollectionNamespacedPod({ namespace: ns() })],
+    [
+      'deleting pods (the garbage collector does)',
+      () => core().deleteCollectionNamespacedPod({ namespace: ns() }),
+    ],
     ['changing its own Role', () => rbac().listNamespacedRole({ namespace: ns() })],
   ])('%s', async (_name, call) => {
     expect(await statusOf(call)).toBe(403);
@@ -136,7 +145,9 @@ describe('preflight', () => {
   const rulesFor = (permissions: readonly Permission[]): V1PolicyRule[] =>
     permissions.map((permission) => ({
       apiGroups: [permission.group],
-      resources: [permission.subresource ? `${permission.resource}/${permission.subresource}` : permission.resource],
+      resources: [
+        permission.subresource ? `${permission.resource}/${permission.subresource}` : permission.resource,
+      ],
       verbs: [permission.verb],
     }));
 
@@ -152,7 +163,8 @@ describe('preflight', () => {
     expect(error?.message).toContain(
       `lacks ${REQUIRED_PERMISSIONS.length} permission(s) in namespace ${cluster.namespace}:`,
     );
-    for (const permission of REQUIRED_PERMISSIONS) expect(error?.message).toContain(describePermission(permission));
+    for (const permission of REQUIRED_PERMISSIONS)
+      expect(error?.message).toContain(describePermission(permission));
   });
 
   it('names exactly the one permission missing, and exec says which verb it needs', async () => {
@@ -178,13 +190,15 @@ describe('preflight', () => {
     }
   });
 
-  it("asks for exactly the rules of the worker Role (chart/files/worker-role-rules.yaml, applied by dev-cluster)", async () => {
+  it('asks for exactly the rules of the worker Role (chart/files/worker-role-rules.yaml, applied by dev-cluster)', async () => {
     const role = await cluster.admin
       .makeApiClient(RbacAuthorizationV1Api)
       .readNamespacedRole({ name: 'ci-fixer-worker', namespace: cluster.namespace });
     const granted = (role.rules ?? []).flatMap((rule) =>
       (rule.apiGroups ?? []).flatMap((group) =>
-        (rule.resources ?? []).flatMap((resource) => (rule.verbs ?? []).map((verb) => `${verb} ${group}/${resource}`)),
+        (rule.resources ?? []).flatMap((resource) =>
+          (rule.verbs ?? []).map((verb) => `${verb} ${group}/${resource}`),
+        ),
       ),
     );
     const required = REQUIRED_PERMISSIONS.map(
