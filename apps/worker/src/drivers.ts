@@ -1,5 +1,5 @@
 import type { Config } from '@ci-fixer/config';
-import { KubernetesDriver, LocalDriver, type SandboxDriver } from '@ci-fixer/sandbox';
+import { DockerDriver, KubernetesDriver, LocalDriver, type SandboxDriver } from '@ci-fixer/sandbox';
 
 export interface DriverSetup {
   driver: SandboxDriver;
@@ -26,12 +26,32 @@ export function createDriver(config: Config): DriverSetup {
           : [];
       return { driver, warnings };
     }
+    case 'docker': {
+      const driver = new DockerDriver({
+        image: config.SANDBOX_IMAGE,
+        network: config.SANDBOX_NETWORK,
+        user: config.SANDBOX_USER,
+        limits: {
+          cpus: config.SANDBOX_CPUS,
+          memoryBytes: config.SANDBOX_MEMORY_MB * 1_048_576,
+          pids: config.SANDBOX_PIDS,
+        },
+        defaultTimeoutMs: config.SANDBOX_COMMAND_TIMEOUT_SECONDS * 1000,
+        defaultMaxOutputBytes: config.SANDBOX_MAX_OUTPUT_BYTES,
+      });
+      const warnings =
+        config.SANDBOX_NETWORK === 'none'
+          ? ['SANDBOX_NETWORK=none: sandboxes cannot clone or install from the network.']
+          : [];
+      return { driver, warnings };
+    }
     case 'kubernetes': {
       // KUBECONFIG, or the in-cluster ServiceAccount when the worker runs in a pod.
       const driver = new KubernetesDriver({
         namespace: config.K8S_NAMESPACE,
         image: config.SANDBOX_IMAGE,
         serviceAccountName: config.K8S_SANDBOX_SERVICE_ACCOUNT,
+        user: config.SANDBOX_USER,
         workspaceDir: config.K8S_WORKSPACE_DIR,
         cpus: config.SANDBOX_CPUS,
         memoryBytes: config.SANDBOX_MEMORY_MB * 1_048_576,

@@ -4,6 +4,7 @@ import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Config } from '@ci-fixer/config';
 import {
+  CANCELLED_REASON,
   QUEUE_NAME,
   QUEUE_PREFIX,
   subscribeToCancellations,
@@ -14,6 +15,7 @@ import type { Logger } from '@ci-fixer/logger';
 import { KubernetesDriver, reapOrphans, toLabelValue, type SandboxDriver } from '@ci-fixer/sandbox';
 import { createDriver } from './drivers.ts';
 import { Heartbeat, isWorkerAlive } from './heartbeat.ts';
+import { createWorkerMetrics, serveMetrics } from './metrics.ts';
 import { ABORT_REASONS, createProcessor } from './processor.ts';
 
 export interface RunningWorker {
@@ -62,9 +64,20 @@ export async function startWorker(config: Config, baseLogger: Logger): Promise<R
   const reaper = setInterval(() => void reap(), config.WORKER_HEARTBEAT_TTL_MS);
   reaper.unref();
 
+  const metrics = createWorkerMetrics();
+  const metricsServer =
+    config.WORKER_METRICS_PORT > 0
+      ? serveMetrics(metrics, config.WORKER_METRICS_PORT, config.WORKER_METRICS_HOST).on('error', (error) =>
+          logger.error('worker metrics cannot listen', {
+            error: error.message,
+            port: config.WORKER_METRICS_PORT,
+          }),
+        )
+      : undefined;
+
   const worker = new Worker<FixJobData, FixResult>(
     QUEUE_NAME,
-    createProcessor({ config, driver, redis, logger, workerId: id }),
+    createProcessor({ config, driver, redis, logger, workerId: id, metrics }),
     {
       connection: redis.duplicate(),
       prefix: QUEUE_PREFIX,
@@ -74,9 +87,11 @@ export async function startWorker(config: Config, baseLogger: Logger): Promise<R
       maxStalledCount: 2,
     },
   );
-  worker.on('failed', (job, error) =>
-    logger.warn('job failed', { jobId: job?.id, attemptsMade: job?.attemptsMade, error: error.message }),
-  );
+  worker.on('failed', (job, error) => {
+    logger.warn('job failed', { jobId: job?.id, attemptsMade: job?.attemptsMade, error: error.message });
+    const final = !job || error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
+    if (final) metrics.fixJobs.inc({ outcome: error.message === CANCELLED_REASON ? 'cancelled' : 'failed' });
+  });
   worker.on('error', (error) => logger.error('worker error', { error }));
 
   await subscribeToCancellations(subscriber, (jobId) => {
@@ -100,6 +115,7 @@ export async function startWorker(config: Config, baseLogger: Logger): Promise<R
     await worker.close();
     clearTimeout(grace);
     clearInterval(reaper);
+    metricsServer?.close();
     await heartbeat.stop().catch(() => {});
     subscriber.disconnect();
     redis.disconnect();

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { forgeSettings } from './forge-settings.ts';
 
 /**
  * Every environment variable ci-fixer reads, with its default and meaning.
@@ -84,7 +85,7 @@ const jsonTolerations = z
   })
   .pipe(z.array(toleration, { error: 'must be a JSON array of tolerations' }));
 
-export const SANDBOX_DRIVERS = ['local', 'kubernetes'] as const;
+export const SANDBOX_DRIVERS = ['local', 'docker', 'kubernetes'] as const;
 export const LOCAL_ISOLATION_MODES = ['auto', 'bwrap', 'none'] as const;
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
 
@@ -195,7 +196,7 @@ export const envSchema = z.object({
     .min(1)
     .default('ci-fixer/sandbox:latest')
     .describe(
-      'Image container sandboxes start from (docker and kubernetes drivers). It needs `sh`, `setsid`, `timeout`, `head` and `tar`, and the tools fixes run (git, node, pnpm).',
+      'Image container sandboxes start from (docker and kubernetes drivers). It needs `sh`, a /workspace owned by SANDBOX_USER (docker), `setsid`, `timeout`, `head` and `tar` (kubernetes), and the tools fixes run (git, node, pnpm).',
     ),
   SANDBOX_CPUS: z.coerce
     .number({ error: 'must be a number' })
@@ -209,6 +210,32 @@ export const envSchema = z.object({
     64,
     1_048_576,
   ),
+  SANDBOX_PIDS: int(
+    'Most processes and threads one container sandbox may hold at once.',
+    1024,
+    16,
+    1_000_000,
+  ),
+  SANDBOX_NETWORK: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be `none`, `bridge` or a network name')
+    .default('bridge')
+    .describe(
+      'Network for container sandboxes that need one (clone, install): `bridge`, a named network, or `none` to cut every sandbox off.',
+    ),
+  SANDBOX_USER: z
+    .string()
+    .regex(/^\d+:\d+$/, 'must be numeric uid:gid, e.g. 1000:1000')
+    .refine((value) => !value.startsWith('0:'), 'must not be root (uid 0)')
+    .default('1000:1000')
+    .describe('Numeric uid:gid that container sandboxes run commands as; root is refused.'),
+  DOCKER_HOST: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'Docker Engine API the docker driver talks to (unix://, tcp://, ssh://); read by its client directly, with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH. Default: /var/run/docker.sock.',
+    ),
   K8S_NAMESPACE: z
     .string()
     .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a Kubernetes namespace name')
@@ -274,6 +301,8 @@ export const envSchema = z.object({
     .enum(LOCAL_ISOLATION_MODES)
     .default('auto')
     .describe('`bwrap` requires bubblewrap, `none` runs plain processes, `auto` uses bwrap when installed.'),
+
+  ...forgeSettings,
 });
 
 export type Config = z.infer<typeof envSchema>;

@@ -4,3 +4,4 @@ export * from './result.ts';
 export { checkRepoUrl, type RepoPolicy } from './repo-policy.ts';
 export { fixJobOptions, type RetryAndRetention } from './job-options.ts';
 export { requestCancellation, isCancellationRequested, subscribeToCancellations } from './cancellation.ts';
+export * from './source.ts';

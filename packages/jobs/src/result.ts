@@ -1,3 +1,5 @@
+import type { ForgeReport } from './source.ts';
+
 export const STAGES = ['cloning', 'installing', 'reproducing', 'diagnosing', 'fixing', 'verifying'] as const;
 export type Stage = (typeof STAGES)[number];
 
@@ -61,6 +63,8 @@ export interface FixResult {
   /** The commit the patch applies to. */
   baseSha: string | null;
   steps: Step[];
+  /** How the result went back to the forge, for jobs a webhook started. */
+  report?: ForgeReport;
 }
 
 /** What a running job publishes as BullMQ progress. */

@@ -22,6 +22,8 @@ export interface KubernetesDriverOptions {
   namespace?: string;
   image?: string;
   serviceAccountName?: string;
+  /** Numeric `uid:gid` commands run as (the same SANDBOX_USER as the docker driver); root is refused. */
+  user?: string;
   /** Absolute directory in the pod, mounted as an emptyDir; each sandbox works in `<dir>/<id>/workspace`. */
   workspaceDir?: string;
   cpus?: number;
@@ -44,6 +46,7 @@ export const K8S_DEFAULTS = {
   namespace: 'ci-fixer-sandboxes',
   image: 'ci-fixer/sandbox:latest',
   serviceAccountName: 'ci-fixer-sandbox',
+  user: '1000:1000',
   workspaceDir: '/workspace',
   cpus: 2,
   memoryBytes: 4096 * 1_048_576,
@@ -80,7 +83,12 @@ export class KubernetesDriver implements SandboxDriver {
     const workspaceDir = options.workspaceDir ?? K8S_DEFAULTS.workspaceDir;
     if (!path.posix.isAbsolute(workspaceDir))
       throw new SandboxError(`the sandbox workspace directory must be absolute: ${workspaceDir}`);
+    const user = /^(\d+):(\d+)$/.exec(options.user ?? K8S_DEFAULTS.user);
+    if (!user || user[1] === '0')
+      throw new SandboxError(`the sandbox user must be a numeric non-root uid:gid, got ${options.user}`);
     this.settings = {
+      uid: Number(user[1]),
+      gid: Number(user[2]),
       image: options.image ?? K8S_DEFAULTS.image,
       serviceAccountName: options.serviceAccountName ?? K8S_DEFAULTS.serviceAccountName,
       workspaceDir: path.posix.normalize(workspaceDir),

@@ -8,13 +8,13 @@ export const CONTAINER_NAME = 'sandbox';
 export const SANDBOX_LABEL = 'ci-fixer.dev/sandbox';
 export const APP_LABELS = { 'app.kubernetes.io/name': 'ci-fixer-sandbox' } as const;
 
-/** Runs as this uid/gid: the `node` user of the official Node images, and a common non-root default. */
-export const SANDBOX_UID = 1000;
-
 /** What a sandbox pod looks like, apart from what each sandbox brings (labels, lifetime). */
 export interface PodSettings {
   image: string;
   serviceAccountName: string;
+  /** Numeric, never 0: `runAsNonRoot` cannot check a named user. */
+  uid: number;
+  gid: number;
   /** Mounted as an emptyDir; holds one directory per sandbox (workspace, home, tmp). */
   workspaceDir: string;
   limits: Required<Pick<SandboxLimits, 'cpus' | 'memoryBytes'>> & { ephemeralStorageBytes?: number };
@@ -95,9 +95,9 @@ export function buildJob(settings: PodSettings, request: JobRequest): V1Job {
             : {}),
           securityContext: {
             runAsNonRoot: true,
-            runAsUser: SANDBOX_UID,
-            runAsGroup: SANDBOX_UID,
-            fsGroup: SANDBOX_UID,
+            runAsUser: settings.uid,
+            runAsGroup: settings.gid,
+            fsGroup: settings.gid,
             seccompProfile: { type: 'RuntimeDefault' },
           },
           containers: [
