@@ -1,5 +1,12 @@
 import path from 'node:path';
-import { BatchV1Api, CoreV1Api, Exec, KubeConfig, type V1Toleration } from '@kubernetes/client-node';
+import {
+  BatchV1Api,
+  CoreV1Api,
+  Exec,
+  KubeConfig,
+  VersionApi,
+  type V1Toleration,
+} from '@kubernetes/client-node';
 import { assertValidLabels, LABELS, MANAGED_BY } from '../labels.ts';
 import {
   SandboxError,
@@ -119,6 +126,12 @@ export class KubernetesDriver implements SandboxDriver {
   /** Checks that this identity holds every permission the driver uses; names all missing ones at once. */
   preflight(): Promise<void> {
     return preflightKubernetes(this.kubeConfig, this.namespace);
+  }
+
+  /** The API server's address and version, for logs and benchmark reports. */
+  async describeCluster(): Promise<string> {
+    const version = await this.kubeConfig.makeApiClient(VersionApi).getCode();
+    return `${this.kubeConfig.getCurrentCluster()?.server ?? 'unknown server'} (kube-apiserver ${version.gitVersion})`;
   }
 
   async create(spec: SandboxSpec): Promise<Sandbox> {
