@@ -229,7 +229,10 @@ describe('Jobs left behind by a killed worker', () => {
     });
     child.kill('SIGKILL');
     const driver = await workerDriver();
-    const isOwnerAlive = async (candidate: string) => (await redis.exists(heartbeatKey(candidate))) === 1;
+    // Only the killed owner's heartbeat lives in this Redis DB; sandboxes of other test files running at the
+    // same time are not this test's to reap.
+    const isOwnerAlive = async (candidate: string) =>
+      candidate !== deadOwner || (await redis.exists(heartbeatKey(candidate))) === 1;
     expect(await isOwnerAlive(deadOwner)).toBe(true);
     // While the heartbeat lives, the sandbox is left alone.
     expect((await reapOrphans(driver, { isOwnerAlive })).reaped).not.toContain(id);
