@@ -1,12 +1,13 @@
 /**
  * Sandbox lifecycle benchmark, run on demand (not part of the tests):
  *
- *   node bench/sandbox-lifecycle.ts [local|docker ...] [--lifecycles N] [--execs N] [--image IMAGE]
+ *   node bench/sandbox-lifecycle.ts [local|docker|kubernetes ...] [--lifecycles N] [--execs N] [--image IMAGE]
  *
  * For each driver: N times create → first exec of `true` returns → destroy, and, in one sandbox, N execs of
  * `true`; p50 and p99 of each. Results replace the driver's rows in the "Sandbox lifecycle" section of
- * docs/benchmarks.md, so drivers can be measured one at a time. The docker driver uses DOCKER_HOST.
- * A new driver (kubernetes) is one more entry in TARGETS.
+ * docs/benchmarks.md, so drivers can be measured one at a time. The docker driver uses DOCKER_HOST; the
+ * kubernetes driver KUBECONFIG, K8S_NAMESPACE and K8S_WORKSPACE_DIR, e.g. from
+ * `eval "$(scripts/dev-cluster env)"`.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, promises as fs } from 'node:fs';
@@ -16,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { format, resolveConfig } from 'prettier';
 import {
   DockerDriver,
+  KubernetesDriver,
   LABELS,
   LocalDriver,
   MANAGED_BY,
@@ -49,6 +51,16 @@ const TARGETS: Record<string, (image: string) => Promise<Target>> = {
       spec: { image, network: false },
       setting: `${engineName}${runtimeName ? ` + ${runtimeName}` : ''}, image ${image}, no network`,
     };
+  },
+  kubernetes: async (image) => {
+    // KUBECONFIG (or the in-cluster account), as the worker loads it.
+    const driver = new KubernetesDriver({
+      image,
+      ...(process.env.K8S_NAMESPACE ? { namespace: process.env.K8S_NAMESPACE } : {}),
+      ...(process.env.K8S_WORKSPACE_DIR ? { workspaceDir: process.env.K8S_WORKSPACE_DIR } : {}),
+    });
+    await driver.preflight();
+    return { driver, spec: { image }, setting: `${await driver.describeCluster()}, exec over WebSocket` };
   },
 };
 
@@ -135,12 +147,15 @@ async function record(rows: Map<string, string>): Promise<void> {
   const section = [
     SECTION,
     '',
-    'Made by `node bench/sandbox-lifecycle.ts [local|docker]` (on demand, not in CI). **Lifecycle**: create a',
+    'Made by `node bench/sandbox-lifecycle.ts [local|docker|kubernetes]` (on demand, not in CI). **Lifecycle**: create a',
     'sandbox → the first exec of `true` returns → destroy, end to end. **Exec**: one `true` in a sandbox that',
     'already runs. p99 is of the stated number of runs (with few runs it is close to the maximum).',
     '',
     `Machine: ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GB, Node ${process.versions.node};`,
-    'the docker driver talks to podman 4.3 with runc through its Docker-compatible API (docs/podman.md).',
+    'the docker driver talks to podman 4.3 with runc through its Docker-compatible API (docs/podman.md);',
+    'the kubernetes driver to scripts/dev-cluster as the worker ServiceAccount: a real API server, Job',
+    'controller and scheduler, but a KWOK node that pulls no image and runs exec on the host (docs/dev-cluster.md),',
+    'so its figures are the API path (create Job → watch → pod Running → exec WebSocket), not a kubelet.',
     `Last run: ${new Date().toISOString().slice(0, 10)}.`,
     '',
     '| driver | setting | lifecycle p50 | lifecycle p99 | runs | exec p50 | exec p99 | runs |',

@@ -14,7 +14,11 @@ function loadOrExit(): Config {
 
 const config = loadOrExit();
 const logger = createLogger({ service: 'worker', level: config.LOG_LEVEL });
-const worker = await startWorker(config, logger);
+const worker = await startWorker(config, logger).catch((error: unknown) => {
+  // For example a kubernetes preflight that names missing RBAC permissions: say it in the log, not a stack.
+  logger.error('worker could not start', { error: error instanceof Error ? error.message : String(error) });
+  process.exit(1);
+});
 
 const shutdown = (signal: string) => {
   logger.info('signal received', { signal });

@@ -12,7 +12,7 @@ import {
   type FixResult,
 } from '@ci-fixer/jobs';
 import type { Logger } from '@ci-fixer/logger';
-import { reapOrphans, toLabelValue, type SandboxDriver } from '@ci-fixer/sandbox';
+import { KubernetesDriver, reapOrphans, toLabelValue, type SandboxDriver } from '@ci-fixer/sandbox';
 import { createDriver } from './drivers.ts';
 import { Heartbeat, isWorkerAlive } from './heartbeat.ts';
 import { createWorkerMetrics, serveMetrics } from './metrics.ts';
@@ -34,6 +34,8 @@ export async function startWorker(config: Config, baseLogger: Logger): Promise<R
   const logger = baseLogger.child({ workerId: id });
   const { driver, warnings } = createDriver(config);
   for (const warning of warnings) logger.warn(warning);
+  // Fail at start, naming every missing RBAC permission, rather than on the first job.
+  if (driver instanceof KubernetesDriver) await driver.preflight();
 
   // BullMQ workers block on Redis and must retry forever rather than fail a command.
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });

@@ -39,7 +39,53 @@ const hostList = z
     ),
   );
 
-export const SANDBOX_DRIVERS = ['local', 'docker'] as const;
+const nameList = z
+  .string()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((name) => name.trim())
+      .filter(Boolean),
+  )
+  .pipe(z.array(z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be comma-separated names')));
+
+const keyValueList = z.string().transform((value, context) => {
+  const pairs: Record<string, string> = {};
+  for (const pair of value
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean)) {
+    const match = /^([A-Za-z0-9./_-]+)=([A-Za-z0-9._-]*)$/.exec(pair);
+    if (!match) {
+      context.addIssue({ code: 'custom', message: `must be comma-separated key=value pairs, not ${pair}` });
+      return z.NEVER;
+    }
+    pairs[match[1]!] = match[2]!;
+  }
+  return pairs;
+});
+
+const toleration = z.strictObject({
+  key: z.string().optional(),
+  operator: z.enum(['Exists', 'Equal']).optional(),
+  value: z.string().optional(),
+  effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).optional(),
+  tolerationSeconds: z.number().int().optional(),
+});
+
+const jsonTolerations = z
+  .string()
+  .transform((value, context) => {
+    try {
+      return JSON.parse(value) as unknown;
+    } catch {
+      context.addIssue({ code: 'custom', message: 'must be a JSON array of tolerations' });
+      return z.NEVER;
+    }
+  })
+  .pipe(z.array(toleration, { error: 'must be a JSON array of tolerations' }));
+
+export const SANDBOX_DRIVERS = ['local', 'docker', 'kubernetes'] as const;
 export const LOCAL_ISOLATION_MODES = ['auto', 'bwrap', 'none'] as const;
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
 
@@ -150,7 +196,7 @@ export const envSchema = z.object({
     .min(1)
     .default('ci-fixer/sandbox:latest')
     .describe(
-      'Image container sandboxes start from (docker driver). It needs `sh`, a /workspace owned by SANDBOX_USER, and the tools fixes run (git, node, pnpm).',
+      'Image container sandboxes start from (docker and kubernetes drivers). It needs `sh`, a /workspace owned by SANDBOX_USER (docker), `setsid`, `timeout`, `head` and `tar` (kubernetes), and the tools fixes run (git, node, pnpm).',
     ),
   SANDBOX_CPUS: z.coerce
     .number({ error: 'must be a number' })
@@ -190,6 +236,62 @@ export const envSchema = z.object({
     .describe(
       'Docker Engine API the docker driver talks to (unix://, tcp://, ssh://); read by its client directly, with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH. Default: /var/run/docker.sock.',
     ),
+  K8S_NAMESPACE: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a Kubernetes namespace name')
+    .default('ci-fixer-sandboxes')
+    .describe(
+      'Namespace the kubernetes driver creates one Job per sandbox in; the worker Role is bound there.',
+    ),
+  K8S_SANDBOX_SERVICE_ACCOUNT: z
+    .string()
+    .min(1)
+    .default('ci-fixer-sandbox')
+    .describe('ServiceAccount of sandbox pods: one with no permissions; its token is never mounted.'),
+  K8S_WORKSPACE_DIR: z
+    .string()
+    .regex(/^\//, 'must be an absolute path')
+    .default('/workspace')
+    .describe(
+      'Directory in the sandbox pod (an emptyDir) under which each sandbox gets <id>/workspace, home and tmp.',
+    ),
+  K8S_TTL_SECONDS_AFTER_FINISHED: int(
+    'Seconds after a sandbox Job finishes (its keep-alive ended) before Kubernetes deletes it.',
+    300,
+    0,
+    604_800,
+  ),
+  K8S_POD_READY_TIMEOUT_SECONDS: int(
+    'How long creating a sandbox waits for its pod to run (scheduling, image pull) before failing with the cause.',
+    120,
+    1,
+    3600,
+  ),
+  K8S_EPHEMERAL_STORAGE_MB: int(
+    'Ephemeral-storage request and limit of a sandbox pod (workspace, /tmp, container layer); 0 sets none.',
+    10_240,
+    0,
+    10_485_760,
+  ),
+  K8S_RUNTIME_CLASS: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'runtimeClassName of sandbox pods, e.g. `gvisor` or `kata`, for a stronger boundary than runc.',
+    ),
+  K8S_PRIORITY_CLASS: z.string().min(1).optional().describe('priorityClassName of sandbox pods.'),
+  K8S_NODE_SELECTOR: keyValueList
+    .optional()
+    .describe('nodeSelector of sandbox pods as comma-separated key=value pairs, e.g. `pool=sandboxes`.'),
+  K8S_TOLERATIONS: jsonTolerations
+    .optional()
+    .describe(
+      'Tolerations of sandbox pods as a JSON array, e.g. `[{"key":"sandbox","operator":"Exists","effect":"NoSchedule"}]`.',
+    ),
+  K8S_IMAGE_PULL_SECRETS: nameList
+    .optional()
+    .describe('Comma-separated Secret names (in K8S_NAMESPACE) sandbox pods pull SANDBOX_IMAGE with.'),
   SANDBOX_LOCAL_ROOT: z
     .string()
     .min(1)

@@ -53,6 +53,31 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ [name]: value })).toThrow(message);
   });
 
+  it('parses the kubernetes pod placement settings', () => {
+    const config = loadConfig({
+      SANDBOX_DRIVER: 'kubernetes',
+      K8S_NODE_SELECTOR: 'pool=sandboxes, kubernetes.io/arch=amd64',
+      K8S_TOLERATIONS: '[{"key":"sandbox","operator":"Exists","effect":"NoSchedule"}]',
+      K8S_IMAGE_PULL_SECRETS: 'registry-a, registry-b',
+    });
+    expect(config.K8S_NODE_SELECTOR).toEqual({ pool: 'sandboxes', 'kubernetes.io/arch': 'amd64' });
+    expect(config.K8S_TOLERATIONS).toEqual([{ key: 'sandbox', operator: 'Exists', effect: 'NoSchedule' }]);
+    expect(config.K8S_IMAGE_PULL_SECRETS).toEqual(['registry-a', 'registry-b']);
+    expect(config.K8S_NAMESPACE).toBe('ci-fixer-sandboxes');
+  });
+
+  it('refuses malformed kubernetes settings, naming each', () => {
+    let message = '';
+    try {
+      loadConfig({ K8S_NODE_SELECTOR: 'pool', K8S_TOLERATIONS: '{"key":1}', K8S_WORKSPACE_DIR: 'workspace' });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain('K8S_NODE_SELECTOR: must be comma-separated key=value pairs');
+    expect(message).toContain('K8S_TOLERATIONS: must be a JSON array of tolerations');
+    expect(message).toContain('K8S_WORKSPACE_DIR: must be an absolute path');
+  });
+
   it('reports every bad variable at once', () => {
     try {
       loadConfig({ PORT: 'x', LOG_LEVEL: 'loud' });
