@@ -5,7 +5,7 @@
  * event loop. Writes the "Webhook ingest" section of docs/benchmarks.md.
  *
  *   node bench/webhook-ingest.ts            # run and write docs/benchmarks.md
- *   BENCH_REDIS_URL=redis://host:6379/10    # Redis DB it flushes (default DB 10)
+ *   BENCH_REDIS_URL=redis://host:6379/14    # Redis DB it flushes (default DB 14)
  */
 import { createHmac } from 'node:crypto';
 import { fork } from 'node:child_process';
@@ -23,7 +23,7 @@ import { createLogger } from '@ci-fixer/logger';
 import { createApp } from '../apps/api/src/app.ts';
 import { decideGitHubEvent } from '../apps/api/src/webhooks/github.ts';
 
-const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/10';
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/14';
 const SECRET = 'bench-webhook-secret';
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 20_000);
 const DOCS = path.resolve(import.meta.dirname, '../docs/benchmarks.md');

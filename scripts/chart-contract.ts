@@ -52,6 +52,9 @@ export const CHART_OWNED_ENV_NAMES: readonly string[] = [
   'REDIS_URL',
   'WORKER_METRICS_HOST',
   'WORKER_METRICS_PORT',
+  // The chart creates the sandbox namespace and ServiceAccount, so it alone knows their names.
+  'K8S_NAMESPACE',
+  'K8S_SANDBOX_SERVICE_ACCOUNT',
 ];
 
 type Kind = 'integer' | 'boolean' | 'string';

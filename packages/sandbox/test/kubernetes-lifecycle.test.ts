@@ -2,7 +2,7 @@
  * The kubernetes driver's Jobs on the dev cluster's real API server and controllers: the pod spec it
  * creates, how it reports pods that cannot start, and how Jobs of a killed worker go away (reaper, and
  * ttlSecondsAfterFinished). Acts as the worker ServiceAccount; the admin kubeconfig only sets up and
- * inspects. Uses Redis DB 10. Needs `scripts/dev-cluster up`.
+ * inspects. Uses Redis DB 11. Needs `scripts/dev-cluster up`.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -200,7 +200,7 @@ describe('a pod that cannot start', () => {
 });
 
 describe('Jobs left behind by a killed worker', () => {
-  const redis = new Redis('redis://127.0.0.1:6379/10');
+  const redis = new Redis('redis://127.0.0.1:6379/11');
   beforeAll(async () => {
     await redis.flushdb();
   });
@@ -212,7 +212,7 @@ describe('Jobs left behind by a killed worker', () => {
       process.execPath,
       [
         path.join(import.meta.dirname, 'support', 'k8s-owner.ts'),
-        'redis://127.0.0.1:6379/10',
+        'redis://127.0.0.1:6379/11',
         heartbeatKey(deadOwner),
         deadOwner,
         cluster.env.KUBECONFIG!,
