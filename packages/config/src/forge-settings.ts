@@ -1,37 +1,10 @@
 import { z } from 'zod';
+import { bool, int, list } from './fields.ts';
 
 /**
  * Settings of the forge integration: webhook receivers, forge credentials, which runs to act on and how
  * to report back. Spread into `envSchema`; the keys are public env names like every other setting.
  */
-
-const list = (item: z.ZodString, description: string) =>
-  z
-    .string()
-    .default('')
-    .transform((value) =>
-      value
-        .split(',')
-        .map((entry) => entry.trim())
-        .filter(Boolean),
-    )
-    .pipe(z.array(item))
-    .describe(description);
-
-const int = (description: string, fallback: number, min: number, max: number) =>
-  z.coerce
-    .number({ error: 'must be a whole number' })
-    .int('must be a whole number')
-    .min(min, `must be at least ${min}`)
-    .max(max, `must be at most ${max}`)
-    .default(fallback)
-    .describe(description);
-
-const bool = (description: string, fallback: boolean) =>
-  z
-    .stringbool({ truthy: ['true', '1'], falsy: ['false', '0'] })
-    .default(fallback)
-    .describe(description);
 
 const secret = (description: string) => z.string().min(1).optional().describe(description);
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { bool, int } from './fields.ts';
 import { forgeSettings } from './forge-settings.ts';
 
 /**
@@ -7,21 +8,6 @@ import { forgeSettings } from './forge-settings.ts';
  * The keys are the public names: the README table, the Helm chart, docker-compose and the Dockerfiles are
  * all checked against this object, so a name that is not here is read by nothing.
  */
-
-const bool = (description: string, fallback: 'true' | 'false') =>
-  z
-    .stringbool({ truthy: ['true', '1'], falsy: ['false', '0'] })
-    .default(fallback === 'true')
-    .describe(description);
-
-const int = (description: string, fallback: number, min: number, max: number) =>
-  z.coerce
-    .number({ error: 'must be a whole number' })
-    .int('must be a whole number')
-    .min(min, `must be at least ${min}`)
-    .max(max, `must be at most ${max}`)
-    .default(fallback)
-    .describe(description);
 
 const hostList = z
   .string()
@@ -131,11 +117,11 @@ export const envSchema = z.object({
       'Bearer token for the REST API and Bull Board. Generated and printed at start when unset outside production.',
     ),
   API_MAX_BODY_BYTES: int('Largest request body the API accepts.', 1_048_576, 1024, 64 * 1_048_576),
-  BULL_BOARD_READ_ONLY: bool('Serve Bull Board without retry/remove/clean buttons.', 'true'),
+  BULL_BOARD_READ_ONLY: bool('Serve Bull Board without retry/remove/clean buttons.', true),
 
   CI_FIXER_ALLOW_FILE_REPOS: bool(
     'Accept `file://` URLs and absolute paths as repositories (local use and tests only).',
-    'false',
+    false,
   ),
   CI_FIXER_REPO_HOSTS: hostList
     .default(['github.com', 'gitlab.com'])
