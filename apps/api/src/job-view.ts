@@ -28,6 +28,8 @@ export interface JobView {
 }
 
 export function statusOf(state: JobState | 'unknown', job: Job, cancelRequested: boolean): JobStatus {
+  // Job data and state are read separately; a job that finished between the two reads is still finishing.
+  if (state === 'completed' && !job.returnvalue) return 'running';
   if (state === 'completed') return (job.returnvalue as FixResult).outcome;
   if (state === 'failed') return job.failedReason === CANCELLED_REASON ? 'cancelled' : 'failed';
   // A job cancelled while queued stays in the queue until a worker drops it; it will never run.
@@ -41,7 +43,10 @@ export function toJobView(
   cancelRequested: boolean,
 ): JobView {
   const status = statusOf(state, job, cancelRequested);
-  const result = state === 'completed' ? (job.returnvalue as FixResult) : undefined;
+  const result =
+    status === 'fixed' || status === 'unfixable' || status === 'not_reproducible'
+      ? (job.returnvalue as FixResult)
+      : undefined;
   const progress = typeof job.progress === 'object' ? (job.progress as unknown as JobProgress) : undefined;
   const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : null);
   return {

@@ -1,18 +1,19 @@
 import { randomBytes } from 'node:crypto';
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { ConfigError, loadConfig, type Config } from '@ci-fixer/config';
-import { QUEUE_NAME, QUEUE_PREFIX, fixJobOptions, type FixJobData } from '@ci-fixer/jobs';
 import { createLogger } from '@ci-fixer/logger';
-import { createApp } from './app.ts';
+import { startApi } from './server.ts';
+
+function fail(message: string): never {
+  process.stderr.write(`ci-fixer api: ${message}\n`);
+  process.exit(2);
+}
 
 function loadOrExit(): Config {
   try {
     return loadConfig();
   } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`ci-fixer api: ${error.message}\n`);
-    process.exit(2);
+    if (error instanceof ConfigError) fail(error.message);
+    throw error;
   }
 }
 
@@ -20,10 +21,7 @@ function loadOrExit(): Config {
 function resolveToken(config: Config): string {
   if (config.CI_FIXER_API_TOKEN) return config.CI_FIXER_API_TOKEN;
   if (config.NODE_ENV === 'production') {
-    process.stderr.write(
-      'ci-fixer api: CI_FIXER_API_TOKEN is required when NODE_ENV=production; generate one with `openssl rand -hex 32`\n',
-    );
-    process.exit(2);
+    fail('CI_FIXER_API_TOKEN is required when NODE_ENV=production; generate one with `openssl rand -hex 32`');
   }
   const token = randomBytes(24).toString('hex');
   process.stderr.write(
@@ -35,38 +33,13 @@ function resolveToken(config: Config): string {
 
 const config = loadOrExit();
 const logger = createLogger({ service: 'api', level: config.LOG_LEVEL });
-const token = resolveToken(config);
+const api = await startApi(config, resolveToken(config), logger).catch((error: Error) =>
+  fail(`cannot listen on ${config.HOST}:${config.PORT}: ${error.message}`),
+);
 
-// No offline queue: while Redis is away, requests fail fast with 503 instead of piling up in memory.
-const redis = new Redis(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
-redis.on('error', (error) => logger.warn('redis connection error', { error: error.message }));
-const queue = new Queue<FixJobData>(QUEUE_NAME, {
-  connection: redis,
-  prefix: QUEUE_PREFIX,
-  defaultJobOptions: fixJobOptions({
-    attempts: config.JOB_ATTEMPTS,
-    backoffMs: config.JOB_BACKOFF_MS,
-    retentionCount: config.JOB_RETENTION_COUNT,
-    retentionSeconds: config.JOB_RETENTION_SECONDS,
-  }),
-});
-queue.on('error', (error) => logger.warn('queue error', { error: error.message }));
-
-const app = createApp({ config, token, queue, redis, logger });
-const server = app.listen(config.PORT, config.HOST, () => {
-  logger.info('api listening', { url: `http://${config.HOST}:${config.PORT}`, dashboard: '/admin/queues' });
-});
-server.on('error', (error) => {
-  logger.error('api cannot listen', { error: error.message, port: config.PORT, host: config.HOST });
-  process.exit(1);
-});
-
-async function shutdown(signal: string): Promise<void> {
+const shutdown = (signal: string) => {
   logger.info('api shutting down', { signal });
-  server.close();
-  await queue.close().catch(() => {});
-  redis.disconnect();
-  process.exit(0);
-}
-process.once('SIGTERM', () => void shutdown('SIGTERM'));
-process.once('SIGINT', () => void shutdown('SIGINT'));
+  api.close().finally(() => process.exit(0));
+};
+process.once('SIGTERM', () => shutdown('SIGTERM'));
+process.once('SIGINT', () => shutdown('SIGINT'));

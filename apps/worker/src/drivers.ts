@@ -1,5 +1,5 @@
 import type { Config } from '@ci-fixer/config';
-import { LocalDriver, type SandboxDriver } from '@ci-fixer/sandbox';
+import { DockerDriver, KubernetesDriver, LocalDriver, type SandboxDriver } from '@ci-fixer/sandbox';
 
 export interface DriverSetup {
   driver: SandboxDriver;
@@ -24,6 +24,54 @@ export function createDriver(config: Config): DriverSetup {
                 'Install bubblewrap, or use a container driver for code you do not trust.',
             ]
           : [];
+      return { driver, warnings };
+    }
+    case 'docker': {
+      const driver = new DockerDriver({
+        image: config.SANDBOX_IMAGE,
+        network: config.SANDBOX_NETWORK,
+        user: config.SANDBOX_USER,
+        limits: {
+          cpus: config.SANDBOX_CPUS,
+          memoryBytes: config.SANDBOX_MEMORY_MB * 1_048_576,
+          pids: config.SANDBOX_PIDS,
+        },
+        defaultTimeoutMs: config.SANDBOX_COMMAND_TIMEOUT_SECONDS * 1000,
+        defaultMaxOutputBytes: config.SANDBOX_MAX_OUTPUT_BYTES,
+      });
+      const warnings =
+        config.SANDBOX_NETWORK === 'none'
+          ? ['SANDBOX_NETWORK=none: sandboxes cannot clone or install from the network.']
+          : [];
+      return { driver, warnings };
+    }
+    case 'kubernetes': {
+      // KUBECONFIG, or the in-cluster ServiceAccount when the worker runs in a pod.
+      const driver = new KubernetesDriver({
+        namespace: config.K8S_NAMESPACE,
+        image: config.SANDBOX_IMAGE,
+        serviceAccountName: config.K8S_SANDBOX_SERVICE_ACCOUNT,
+        user: config.SANDBOX_USER,
+        workspaceDir: config.K8S_WORKSPACE_DIR,
+        cpus: config.SANDBOX_CPUS,
+        memoryBytes: config.SANDBOX_MEMORY_MB * 1_048_576,
+        ephemeralStorageBytes: config.K8S_EPHEMERAL_STORAGE_MB * 1_048_576,
+        ttlSecondsAfterFinished: config.K8S_TTL_SECONDS_AFTER_FINISHED,
+        podReadyTimeoutMs: config.K8S_POD_READY_TIMEOUT_SECONDS * 1000,
+        ...(config.K8S_RUNTIME_CLASS ? { runtimeClassName: config.K8S_RUNTIME_CLASS } : {}),
+        ...(config.K8S_PRIORITY_CLASS ? { priorityClassName: config.K8S_PRIORITY_CLASS } : {}),
+        ...(config.K8S_NODE_SELECTOR ? { nodeSelector: config.K8S_NODE_SELECTOR } : {}),
+        ...(config.K8S_TOLERATIONS ? { tolerations: config.K8S_TOLERATIONS } : {}),
+        ...(config.K8S_IMAGE_PULL_SECRETS ? { imagePullSecrets: config.K8S_IMAGE_PULL_SECRETS } : {}),
+        defaultTimeoutMs: config.SANDBOX_COMMAND_TIMEOUT_SECONDS * 1000,
+        defaultMaxOutputBytes: config.SANDBOX_MAX_OUTPUT_BYTES,
+      });
+      const warnings = config.K8S_RUNTIME_CLASS
+        ? []
+        : [
+            'K8S_RUNTIME_CLASS is not set: sandbox pods share the node kernel (runc). ' +
+              'Set a gVisor or Kata runtime class for code you do not trust.',
+          ];
       return { driver, warnings };
     }
   }

@@ -1,14 +1,6 @@
-import os from 'node:os';
-import { randomBytes } from 'node:crypto';
-import { Worker } from 'bullmq';
-import { Redis } from 'ioredis';
 import { ConfigError, loadConfig, type Config } from '@ci-fixer/config';
-import { CANCEL_CHANNEL, QUEUE_NAME, QUEUE_PREFIX, type FixJobData, type FixResult } from '@ci-fixer/jobs';
 import { createLogger } from '@ci-fixer/logger';
-import { reapOrphans, toLabelValue } from '@ci-fixer/sandbox';
-import { createDriver } from './drivers.ts';
-import { Heartbeat, isWorkerAlive } from './heartbeat.ts';
-import { ABORT_REASONS, createProcessor } from './processor.ts';
+import { startWorker } from './worker.ts';
 
 function loadOrExit(): Config {
   try {
@@ -21,85 +13,22 @@ function loadOrExit(): Config {
 }
 
 const config = loadOrExit();
-const workerId = toLabelValue(`${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`);
-const logger = createLogger({ service: 'worker', level: config.LOG_LEVEL }).child({ workerId });
-const { driver, warnings } = createDriver(config);
-for (const warning of warnings) logger.warn(warning);
-
-// BullMQ workers block on Redis and must retry forever rather than fail a command.
-const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
-const subscriber = redis.duplicate();
-redis.on('error', (error) => logger.warn('redis connection error', { error: error.message }));
-subscriber.on('error', (error) => logger.warn('redis subscriber error', { error: error.message }));
-
-const heartbeat = new Heartbeat(redis, workerId, config.WORKER_HEARTBEAT_TTL_MS);
-await heartbeat.start();
-
-async function reap(): Promise<void> {
-  const report = await reapOrphans(driver, {
-    isOwnerAlive: (owner) => isWorkerAlive(redis, owner),
-    // A sandbox is created before its owner's next beat could matter; give new ones one TTL of grace.
-    minAgeMs: config.WORKER_HEARTBEAT_TTL_MS,
-  });
-  if (report.reaped.length > 0) logger.info('reaped sandboxes of dead workers', { sandboxes: report.reaped });
-  for (const failure of report.failed) logger.warn('could not reap sandbox', failure);
-}
-await reap().catch((error: unknown) => logger.error('reaper failed', { error }));
-const reaper = setInterval(
-  () => void reap().catch((error: unknown) => logger.error('reaper failed', { error })),
-  config.WORKER_HEARTBEAT_TTL_MS,
-);
-reaper.unref();
-
-const worker = new Worker<FixJobData, FixResult>(
-  QUEUE_NAME,
-  createProcessor({ config, driver, redis, logger, workerId }),
-  {
-    connection: redis.duplicate(),
-    prefix: QUEUE_PREFIX,
-    concurrency: config.WORKER_CONCURRENCY,
-    lockDuration: config.WORKER_LOCK_DURATION_MS,
-    stalledInterval: config.WORKER_LOCK_DURATION_MS,
-    maxStalledCount: 2,
-  },
-);
-worker.on('failed', (job, error) =>
-  logger.warn('job failed', { jobId: job?.id, attemptsMade: job?.attemptsMade, error: error.message }),
-);
-worker.on('error', (error) => logger.error('worker error', { error }));
-
-await subscriber.subscribe(CANCEL_CHANNEL);
-subscriber.on('message', (_channel, jobId: string) => {
-  if (worker.cancelJob(jobId, ABORT_REASONS.cancelled)) logger.info('cancelling running job', { jobId });
+const logger = createLogger({ service: 'worker', level: config.LOG_LEVEL });
+const worker = await startWorker(config, logger).catch((error: unknown) => {
+  // For example a kubernetes preflight that names missing RBAC permissions: say it in the log, not a stack.
+  logger.error('worker could not start', { error: error instanceof Error ? error.message : String(error) });
+  process.exit(1);
 });
 
-logger.info('worker started', {
-  driver: driver.name,
-  concurrency: config.WORKER_CONCURRENCY,
-  queue: `${QUEUE_PREFIX}:${QUEUE_NAME}`,
-});
-
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  const graceMs = config.WORKER_SHUTDOWN_GRACE_SECONDS * 1000;
-  logger.info('worker stopping: no new jobs; running jobs may finish', {
-    signal,
-    graceSeconds: graceMs / 1000,
-  });
-  const grace = setTimeout(() => {
-    logger.warn('grace period over: handing running jobs back to the queue');
-    worker.cancelAllJobs(ABORT_REASONS.shutdown);
-  }, graceMs);
-  await worker.close();
-  clearTimeout(grace);
-  clearInterval(reaper);
-  await heartbeat.stop().catch(() => {});
-  subscriber.disconnect();
-  redis.disconnect();
-  logger.info('worker stopped');
-  process.exit(0);
-}
-process.once('SIGTERM', () => void shutdown('SIGTERM'));
-process.once('SIGINT', () => void shutdown('SIGINT'));
+const shutdown = (signal: string) => {
+  logger.info('signal received', { signal });
+  worker.stop().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      logger.error('worker did not stop cleanly', { error });
+      process.exit(1);
+    },
+  );
+};
+process.once('SIGTERM', () => shutdown('SIGTERM'));
+process.once('SIGINT', () => shutdown('SIGINT'));

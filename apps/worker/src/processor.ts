@@ -1,12 +1,15 @@
 import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '@ci-fixer/config';
 import { dependencyCacheDir, runFix } from '@ci-fixer/fix-engine';
-import { CANCELLED_REASON, cancelKey, type FixJobData, type FixResult } from '@ci-fixer/jobs';
+import { CANCELLED_REASON, isCancellationRequested, type FixJobData, type FixResult } from '@ci-fixer/jobs';
 import type { Logger } from '@ci-fixer/logger';
 import { LABELS, MANAGED_BY, pickEnv, toLabelValue, type SandboxDriver } from '@ci-fixer/sandbox';
+import { forgeSettings, prepareForgeJob } from './forge-job.ts';
+import { recordResult, type WorkerMetrics } from './metrics.ts';
 
 /** Why the worker aborted a job it was running; anything else that aborts it is the fix timeout. */
 export const ABORT_REASONS = { cancelled: 'cancelled', shutdown: 'shutdown' } as const;
@@ -17,6 +20,7 @@ export interface ProcessorDependencies {
   redis: Redis;
   logger: Logger;
   workerId: string;
+  metrics?: WorkerMetrics;
 }
 
 export type FixProcessor = (job: Job<FixJobData>, token?: string, signal?: AbortSignal) => Promise<FixResult>;
@@ -28,29 +32,40 @@ export function createProcessor({
   redis,
   logger,
   workerId,
+  metrics,
 }: ProcessorDependencies): FixProcessor {
+  const forge = forgeSettings(config, metrics);
+  const passthrough = passthroughFor(config.SANDBOX_ENV_PASSTHROUGH);
   // Three declared parameters: BullMQ hands a cancellation signal only to processors that take one.
   return async (job, token, signal) => {
     const log = logger.child({ jobId: job.id, attempt: job.attemptsMade + 1 });
-    if ((await redis.exists(cancelKey(job.id!))) === 1) {
+    if (await isCancellationRequested(redis, job.id!)) {
       log.info('job was cancelled while queued; dropping it');
       throw new UnrecoverableError(CANCELLED_REASON);
     }
-    const { request } = job.data;
+    // A webhook job learns its command from the forge first, and reports its result back at the end.
+    const { source } = job.data;
+    const forgeJob = source
+      ? await prepareForgeJob(job, source, { config, settings: forge, log, metrics })
+      : undefined;
+    if (forgeJob?.kind === 'done') return forgeJob.result;
+    const request = forgeJob?.request ?? job.data.request;
     const cacheDir = config.DEPENDENCY_CACHE_DIR
       ? dependencyCacheDir(config.DEPENDENCY_CACHE_DIR, request.repo.url, config.DEPENDENCY_CACHE_SCOPE)
       : undefined;
+    const creating = performance.now();
     const sandbox = await driver.create({
       labels: {
         [LABELS.managedBy]: MANAGED_BY,
         [LABELS.owner]: workerId,
         [LABELS.fixJob]: toLabelValue(job.id!),
       },
-      env: pickEnv(config.SANDBOX_ENV_PASSTHROUGH),
-      readOnlyHostPaths: localRepoPath(request.repo.url),
+      env: passthrough.env,
+      readOnlyHostPaths: [...localRepoPath(request.repo.url), ...passthrough.files],
       maxLifetimeSeconds: config.FIX_TIMEOUT_SECONDS + 60,
       ...(cacheDir ? { cacheDir } : {}),
     });
+    metrics?.sandboxCreateSeconds.observe((performance.now() - creating) / 1000);
     log.info('fix started', { sandbox: sandbox.id, repo: request.repo.url, command: request.command });
     const timeout = AbortSignal.timeout(config.FIX_TIMEOUT_SECONDS * 1000);
     try {
@@ -60,11 +75,13 @@ export function createProcessor({
         commandTimeoutMs: config.SANDBOX_COMMAND_TIMEOUT_SECONDS * 1000,
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
         onProgress: (progress) => job.updateProgress({ ...progress }),
+        ...(forgeJob ? { gitAuthHeader: forgeJob.gitAuthHeader } : {}),
         ...(cacheDir ? { cacheDir } : {}),
         ...agentOptions(config),
       });
       log.info('fix finished', { outcome: result.outcome, reason: result.reason });
-      return result;
+      if (metrics) recordResult(metrics, result);
+      return forgeJob ? await forgeJob.finish(result) : result;
     } catch (error) {
       if (signal?.aborted && signal.reason === ABORT_REASONS.shutdown && token) {
         log.info('worker is shutting down; handing the job back to the queue');
@@ -105,6 +122,16 @@ function agentOptions(config: Config) {
 }
 
 /** A local repository must be visible inside the sandbox to be cloned; the API admits these only when allowed. */
+/**
+ * The worker variables a sandbox inherits, and the host files they name (CA bundles): a container sees the
+ * same trust store at the same path, read-only.
+ */
+function passthroughFor(names: readonly string[]): { env: Record<string, string>; files: string[] } {
+  const env = pickEnv(names);
+  const files = Object.values(env).filter((value) => path.isAbsolute(value) && existsSync(value));
+  return { env, files: [...new Set(files)] };
+}
+
 function localRepoPath(url: string): string[] {
   if (url.startsWith('file://')) return [fileURLToPath(url)];
   return path.isAbsolute(url) ? [url] : [];

@@ -1,2 +1,3 @@
 export { envSchema, ENV_NAMES, SANDBOX_DRIVERS, LOG_LEVELS, type Config, type EnvName } from './schema.ts';
 export { loadConfig, ConfigError } from './load.ts';
+export { configTable, CONFIG_TABLE_START, CONFIG_TABLE_END } from './docs.ts';

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { bool, int } from './fields.ts';
+import { forgeSettings } from './forge-settings.ts';
 
 /**
  * Every environment variable ci-fixer reads, with its default and meaning.
@@ -6,21 +8,6 @@ import { z } from 'zod';
  * The keys are the public names: the README table, the Helm chart, docker-compose and the Dockerfiles are
  * all checked against this object, so a name that is not here is read by nothing.
  */
-
-const bool = (description: string, fallback: 'true' | 'false') =>
-  z
-    .stringbool({ truthy: ['true', '1'], falsy: ['false', '0'] })
-    .default(fallback === 'true')
-    .describe(description);
-
-const int = (description: string, fallback: number, min: number, max: number) =>
-  z.coerce
-    .number({ error: 'must be a whole number' })
-    .int('must be a whole number')
-    .min(min, `must be at least ${min}`)
-    .max(max, `must be at most ${max}`)
-    .default(fallback)
-    .describe(description);
 
 const hostList = z
   .string()
@@ -38,7 +25,53 @@ const hostList = z
     ),
   );
 
-export const SANDBOX_DRIVERS = ['local'] as const;
+const nameList = z
+  .string()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((name) => name.trim())
+      .filter(Boolean),
+  )
+  .pipe(z.array(z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be comma-separated names')));
+
+const keyValueList = z.string().transform((value, context) => {
+  const pairs: Record<string, string> = {};
+  for (const pair of value
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean)) {
+    const match = /^([A-Za-z0-9./_-]+)=([A-Za-z0-9._-]*)$/.exec(pair);
+    if (!match) {
+      context.addIssue({ code: 'custom', message: `must be comma-separated key=value pairs, not ${pair}` });
+      return z.NEVER;
+    }
+    pairs[match[1]!] = match[2]!;
+  }
+  return pairs;
+});
+
+const toleration = z.strictObject({
+  key: z.string().optional(),
+  operator: z.enum(['Exists', 'Equal']).optional(),
+  value: z.string().optional(),
+  effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).optional(),
+  tolerationSeconds: z.number().int().optional(),
+});
+
+const jsonTolerations = z
+  .string()
+  .transform((value, context) => {
+    try {
+      return JSON.parse(value) as unknown;
+    } catch {
+      context.addIssue({ code: 'custom', message: 'must be a JSON array of tolerations' });
+      return z.NEVER;
+    }
+  })
+  .pipe(z.array(toleration, { error: 'must be a JSON array of tolerations' }));
+
+export const SANDBOX_DRIVERS = ['local', 'docker', 'kubernetes'] as const;
 export const LOCAL_ISOLATION_MODES = ['auto', 'bwrap', 'none'] as const;
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
 
@@ -75,7 +108,7 @@ export const envSchema = z.object({
     .min(1)
     .default('127.0.0.1')
     .describe('Address the API listens on; containers use 0.0.0.0.'),
-  PORT: int('API port.', 3000, 1, 65535),
+  PORT: int('API port; 0 picks a free one.', 3000, 0, 65535),
   CI_FIXER_API_TOKEN: z
     .string()
     .min(16, 'must be at least 16 characters; generate one with `openssl rand -hex 32`')
@@ -84,11 +117,11 @@ export const envSchema = z.object({
       'Bearer token for the REST API and Bull Board. Generated and printed at start when unset outside production.',
     ),
   API_MAX_BODY_BYTES: int('Largest request body the API accepts.', 1_048_576, 1024, 64 * 1_048_576),
-  BULL_BOARD_READ_ONLY: bool('Serve Bull Board without retry/remove/clean buttons.', 'true'),
+  BULL_BOARD_READ_ONLY: bool('Serve Bull Board without retry/remove/clean buttons.', true),
 
   CI_FIXER_ALLOW_FILE_REPOS: bool(
     'Accept `file://` URLs and absolute paths as repositories (local use and tests only).',
-    'false',
+    false,
   ),
   CI_FIXER_REPO_HOSTS: hostList
     .default(['github.com', 'gitlab.com'])
@@ -144,6 +177,107 @@ export const envSchema = z.object({
     .describe(
       "Worker variables copied into every sandbox (trust stores and proxies); nothing else of the worker's environment is.",
     ),
+  SANDBOX_IMAGE: z
+    .string()
+    .min(1)
+    .default('ci-fixer/sandbox:latest')
+    .describe(
+      'Image container sandboxes start from (docker and kubernetes drivers). It needs `sh`, a /workspace owned by SANDBOX_USER (docker), `setsid`, `timeout`, `head` and `tar` (kubernetes), and the tools fixes run (git, node, pnpm).',
+    ),
+  SANDBOX_CPUS: z.coerce
+    .number({ error: 'must be a number' })
+    .positive('must be more than 0')
+    .max(256, 'must be at most 256')
+    .default(2)
+    .describe('CPUs one container sandbox may use; fractions allowed (0.5).'),
+  SANDBOX_MEMORY_MB: int(
+    'Memory limit of one container sandbox, its /tmp and $HOME tmpfs included; no swap beyond it.',
+    4096,
+    64,
+    1_048_576,
+  ),
+  SANDBOX_PIDS: int(
+    'Most processes and threads one container sandbox may hold at once.',
+    1024,
+    16,
+    1_000_000,
+  ),
+  SANDBOX_NETWORK: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be `none`, `bridge` or a network name')
+    .default('bridge')
+    .describe(
+      'Network for container sandboxes that need one (clone, install): `bridge`, a named network, or `none` to cut every sandbox off.',
+    ),
+  SANDBOX_USER: z
+    .string()
+    .regex(/^\d+:\d+$/, 'must be numeric uid:gid, e.g. 1000:1000')
+    .refine((value) => !value.startsWith('0:'), 'must not be root (uid 0)')
+    .default('1000:1000')
+    .describe('Numeric uid:gid that container sandboxes run commands as; root is refused.'),
+  DOCKER_HOST: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'Docker Engine API the docker driver talks to (unix://, tcp://, ssh://); read by its client directly, with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH. Default: /var/run/docker.sock.',
+    ),
+  K8S_NAMESPACE: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a Kubernetes namespace name')
+    .default('ci-fixer-sandboxes')
+    .describe(
+      'Namespace the kubernetes driver creates one Job per sandbox in; the worker Role is bound there.',
+    ),
+  K8S_SANDBOX_SERVICE_ACCOUNT: z
+    .string()
+    .min(1)
+    .default('ci-fixer-sandbox')
+    .describe('ServiceAccount of sandbox pods: one with no permissions; its token is never mounted.'),
+  K8S_WORKSPACE_DIR: z
+    .string()
+    .regex(/^\//, 'must be an absolute path')
+    .default('/workspace')
+    .describe(
+      'Directory in the sandbox pod (an emptyDir) under which each sandbox gets <id>/workspace, home and tmp.',
+    ),
+  K8S_TTL_SECONDS_AFTER_FINISHED: int(
+    'Seconds after a sandbox Job finishes (its keep-alive ended) before Kubernetes deletes it.',
+    300,
+    0,
+    604_800,
+  ),
+  K8S_POD_READY_TIMEOUT_SECONDS: int(
+    'How long creating a sandbox waits for its pod to run (scheduling, image pull) before failing with the cause.',
+    120,
+    1,
+    3600,
+  ),
+  K8S_EPHEMERAL_STORAGE_MB: int(
+    'Ephemeral-storage request and limit of a sandbox pod (workspace, /tmp, container layer); 0 sets none.',
+    10_240,
+    0,
+    10_485_760,
+  ),
+  K8S_RUNTIME_CLASS: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'runtimeClassName of sandbox pods, e.g. `gvisor` or `kata`, for a stronger boundary than runc.',
+    ),
+  K8S_PRIORITY_CLASS: z.string().min(1).optional().describe('priorityClassName of sandbox pods.'),
+  K8S_NODE_SELECTOR: keyValueList
+    .optional()
+    .describe('nodeSelector of sandbox pods as comma-separated key=value pairs, e.g. `pool=sandboxes`.'),
+  K8S_TOLERATIONS: jsonTolerations
+    .optional()
+    .describe(
+      'Tolerations of sandbox pods as a JSON array, e.g. `[{"key":"sandbox","operator":"Exists","effect":"NoSchedule"}]`.',
+    ),
+  K8S_IMAGE_PULL_SECRETS: nameList
+    .optional()
+    .describe('Comma-separated Secret names (in K8S_NAMESPACE) sandbox pods pull SANDBOX_IMAGE with.'),
   SANDBOX_LOCAL_ROOT: z
     .string()
     .min(1)
@@ -190,6 +324,8 @@ export const envSchema = z.object({
     .enum(LOCAL_ISOLATION_MODES)
     .default('auto')
     .describe('`bwrap` requires bubblewrap, `none` runs plain processes, `auto` uses bwrap when installed.'),
+
+  ...forgeSettings,
 });
 
 export type Config = z.infer<typeof envSchema>;

@@ -462,6 +462,7 @@ class FixRun {
     }: { shown?: string; record?: boolean; env?: Record<string, string>; cwd?: string } = {},
   ): Promise<ExecResult> {
     this.options.signal?.throwIfAborted();
+    const startedAt = new Date().toISOString();
     let tail = '';
     const collect = (stream: 'stdout' | 'stderr') => (chunk: string) => {
       tail = (tail + chunk).slice(-LOG_TAIL_CHARS);
@@ -480,6 +481,7 @@ class FixRun {
     this.steps.push({
       stage: this.stage,
       command: shown,
+      startedAt,
       exitCode: result.exitCode,
       timedOut: result.timedOut,
       durationMs: result.durationMs,

@@ -3,3 +3,5 @@ export * from './request.ts';
 export * from './result.ts';
 export { checkRepoUrl, type RepoPolicy } from './repo-policy.ts';
 export { fixJobOptions, type RetryAndRetention } from './job-options.ts';
+export { requestCancellation, isCancellationRequested, subscribeToCancellations } from './cancellation.ts';
+export * from './source.ts';

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import type { ForgeSource } from './source.ts';
 
 // A ref must never be read as an option by git, and must be a plausible ref name.
 const gitRef = z
@@ -40,6 +41,8 @@ export type FixRequest = z.infer<typeof fixRequestSchema>;
 export interface FixJobData {
   request: FixRequest;
   submittedAt: string;
+  /** Set when a forge webhook started the job; the worker then recovers the command and reports back. */
+  source?: ForgeSource;
 }
 
 /**

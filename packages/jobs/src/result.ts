@@ -1,3 +1,5 @@
+import type { ForgeReport } from './source.ts';
+
 export const STAGES = ['cloning', 'installing', 'reproducing', 'diagnosing', 'fixing', 'verifying'] as const;
 export type Stage = (typeof STAGES)[number];
 
@@ -40,6 +42,8 @@ export interface Diagnosis {
 export interface Step {
   stage: Stage;
   command: string;
+  /** When the command started, ISO 8601. */
+  startedAt: string;
   exitCode: number;
   timedOut: boolean;
   durationMs: number;
@@ -59,6 +63,8 @@ export interface FixResult {
   /** The commit the patch applies to. */
   baseSha: string | null;
   steps: Step[];
+  /** How the result went back to the forge, for jobs a webhook started. */
+  report?: ForgeReport;
   /** Wall-clock time of the whole fix, sandbox commands and engine work included. */
   durationMs?: number;
   /** The command failed once and passed once in the sandbox before it failed again. */

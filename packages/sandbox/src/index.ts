@@ -4,3 +4,11 @@ export { OutputBuffer } from './output-buffer.ts';
 export { reapOrphans, type ReapOptions, type ReapReport } from './reaper.ts';
 export { LocalDriver, defaultLocalRoot, type LocalDriverOptions } from './local/driver.ts';
 export { pickEnv } from './env.ts';
+export { DockerDriver, DOCKER_WORKDIR, type DockerDriverOptions } from './docker/driver.ts';
+export { KubernetesDriver, K8S_DEFAULTS, type KubernetesDriverOptions } from './kubernetes/driver.ts';
+export {
+  preflightKubernetes,
+  REQUIRED_PERMISSIONS,
+  describePermission,
+  type Permission,
+} from './kubernetes/preflight.ts';

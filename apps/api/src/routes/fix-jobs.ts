@@ -4,12 +4,12 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import {
-  CANCEL_CHANNEL,
   JOB_STATUSES,
   cancelKey,
   checkRepoUrl,
   dedupeKey,
   fixRequestSchema,
+  requestCancellation,
   type FixJobData,
   type JobStatus,
   type RepoPolicy,
@@ -39,6 +39,19 @@ const listQuery = z.strictObject({
 export function fixJobRoutes(options: FixJobRoutesOptions): Router {
   const { queue, redis } = options;
   const router = Router();
+
+  // Fail fast and say so while Redis is away: nothing can be accepted or read without it.
+  router.use((_req, res, next) => {
+    if (redis.status === 'ready') return next();
+    res.setHeader('Retry-After', '5');
+    next(
+      new HttpProblem(
+        503,
+        'Service Unavailable',
+        'Redis is unreachable; nothing was enqueued, try again shortly',
+      ),
+    );
+  });
 
   router.post('/', async (req, res) => {
     const request = parse(fixRequestSchema, requireJsonBody(req), 'request body');
@@ -85,11 +98,7 @@ export function fixJobRoutes(options: FixJobRoutesOptions): Router {
     if (state === 'completed' || state === 'failed') {
       throw new HttpProblem(409, 'Already Finished', `job ${job.id} already finished; nothing to cancel`);
     }
-    await redis
-      .multi()
-      .set(cancelKey(job.id!), '1', 'EX', options.cancelMarkTtlSeconds)
-      .publish(CANCEL_CHANNEL, job.id!)
-      .exec();
+    await requestCancellation(redis, job.id!, options.cancelMarkTtlSeconds);
     // Frees the deduplication key now, so the same request can be submitted again at once.
     await job.removeDeduplicationKey();
     res.status(202).json({ id: job.id, status: 'cancelled' });

@@ -213,16 +213,8 @@ class LocalSandbox implements Sandbox {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    // Listened to before anything is awaited: a quick command may write, exit and close meanwhile, and
-    // its output and `close` event would be lost.
-    child.stdout.on('data', (chunk: Buffer) => {
-      const text = stdout.push(chunk);
-      if (text) options.onStdout?.(text);
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      const text = stderr.push(chunk);
-      if (text) options.onStderr?.(text);
-    });
+    // Everything that listens goes on before the first await: a quick command may finish, output and
+    // all, in between.
     const exited = new Promise<number>((resolve) => {
       child.once('error', (error: NodeJS.ErrnoException) => {
         stderr.push(Buffer.from(`${argv[0]}: ${error.message}\n`));
@@ -232,11 +224,16 @@ class LocalSandbox implements Sandbox {
         resolve(code ?? 128 + (signal ? os.constants.signals[signal] : 0));
       });
     });
-    const pid = child.pid;
-    const pidFile = pid === undefined ? undefined : path.join(this.dir, 'pids', String(pid));
-    if (pid !== undefined && pidFile)
-      await fs.writeFile(pidFile, processStartTime(pid) ?? '').catch(() => {});
+    child.stdout.on('data', (chunk: Buffer) => {
+      const text = stdout.push(chunk);
+      if (text) options.onStdout?.(text);
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      const text = stderr.push(chunk);
+      if (text) options.onStderr?.(text);
+    });
 
+    const pid = child.pid;
     let timedOut = false;
     let aborted = false;
     const kill = () => {
@@ -254,6 +251,10 @@ class LocalSandbox implements Sandbox {
     if (options.signal?.aborted) onAbort();
     this.running.add(onAbort);
 
+    // Recorded so that a reaper in another process can kill the group if this process dies.
+    const pidFile = pid === undefined ? undefined : path.join(this.dir, 'pids', String(pid));
+    if (pid !== undefined && pidFile)
+      await fs.writeFile(pidFile, processStartTime(pid) ?? '').catch(() => {});
     const exitCode = await exited;
     clearTimeout(timer);
     options.signal?.removeEventListener('abort', onAbort);

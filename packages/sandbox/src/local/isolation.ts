@@ -94,7 +94,8 @@ export function bwrapArgs(layout: BwrapLayout, argv: readonly string[]): string[
   for (const secret of credentialPaths()) {
     args.push(...(isDirectory(secret) ? ['--tmpfs', secret] : ['--ro-bind', '/dev/null', secret]));
   }
-  for (const dir of layout.readOnly) args.push('--ro-bind', dir, dir);
+  // -try: a path that does not exist is simply absent inside, and the command reports it in its own words.
+  for (const dir of layout.readOnly) args.push('--ro-bind-try', dir, dir);
   for (const dir of layout.writable) args.push('--bind', dir, dir);
   args.push('--chdir', layout.cwd, '--clearenv');
   for (const [key, value] of Object.entries(layout.env)) args.push('--setenv', key, value);

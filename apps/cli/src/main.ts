@@ -1,0 +1,169 @@
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { runFix } from '@ci-fixer/fix-engine';
+import { checkRepoUrl, fixRequestSchema, type FixRequest, type FixResult, type Stage } from '@ci-fixer/jobs';
+import { LABELS, LocalDriver, MANAGED_BY, pickEnv } from '@ci-fixer/sandbox';
+import { loadConfig, ConfigError } from '@ci-fixer/config';
+
+const USAGE = `Usage: ci-fixer fix <path-or-url> --command "<cmd>" [--ref <branch>] [--sha <commit>] [--json] [--verbose]
+
+Clones the repository into a local sandbox, runs the command, and when it fails, diagnoses and fixes it
+and proves the fix by running the command again. Exits 0 only when the result is "fixed".
+
+  --command, -c   the failing CI command, run with bash in the repository root
+  --ref           branch or tag to check out (default: the repository's HEAD)
+  --sha           commit to check out
+  --json          print the result as JSON on stdout, and nothing else there
+  --verbose, -v   stream every command's output to stderr
+`;
+
+const STAGE_LABELS: Record<Stage, string> = {
+  cloning: 'Cloning the repository',
+  installing: 'Installing dependencies',
+  reproducing: 'Reproducing the failure',
+  diagnosing: 'Diagnosing the output',
+  fixing: 'Applying fixes',
+  verifying: 'Verifying the fix',
+};
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      command: { type: 'string', short: 'c' },
+      ref: { type: 'string' },
+      sha: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      verbose: { type: 'boolean', short: 'v', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const [verb, target] = positionals;
+  if (verb !== 'fix' || !target || !values.command) {
+    process.stderr.write(USAGE);
+    return 2;
+  }
+
+  const config = loadConfig();
+  const request = buildRequest(target, values, config.CI_FIXER_REPO_HOSTS);
+  const driver = new LocalDriver({
+    ...(config.SANDBOX_LOCAL_ROOT ? { root: config.SANDBOX_LOCAL_ROOT } : {}),
+    isolation: config.SANDBOX_LOCAL_ISOLATION,
+    defaultMaxOutputBytes: config.SANDBOX_MAX_OUTPUT_BYTES,
+  });
+  await driver.sweepDeadOwners();
+  const say = (line: string) => process.stderr.write(`${line}\n`);
+  if (driver.isolation === 'none')
+    say('warning: bubblewrap is not available; commands run as plain processes');
+
+  const sandbox = await driver.create({
+    labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.owner]: `cli-${process.pid}` },
+    env: pickEnv(config.SANDBOX_ENV_PASSTHROUGH),
+    readOnlyHostPaths: path.isAbsolute(request.repo.url) ? [request.repo.url] : [],
+  });
+  const abort = new AbortController();
+  const onSignal = () => abort.abort(new Error('interrupted'));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  let lastStage: Stage | undefined;
+  let shown = 0;
+  let result: FixResult;
+  try {
+    result = await runFix({
+      sandbox,
+      request,
+      commandTimeoutMs: config.SANDBOX_COMMAND_TIMEOUT_SECONDS * 1000,
+      signal: abort.signal,
+      onProgress: ({ stage, steps }) => {
+        if (stage !== lastStage) say(`▸ ${STAGE_LABELS[stage]}`);
+        lastStage = stage;
+        const step = steps.at(-1);
+        if (step && steps.length > shown) {
+          shown = steps.length;
+          say(
+            `  $ ${step.command}  → exit ${step.exitCode}${step.timedOut ? ' (timed out)' : ''} in ${step.durationMs} ms`,
+          );
+        }
+      },
+      ...(values.verbose ? { onOutput: (chunk: string) => process.stderr.write(chunk) } : {}),
+    });
+  } finally {
+    await sandbox.destroy();
+  }
+
+  if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  else printResult(result);
+  return result.outcome === 'fixed' ? 0 : 1;
+}
+
+function buildRequest(
+  target: string,
+  values: { command?: string; ref?: string; sha?: string },
+  allowedHosts: string[],
+): FixRequest {
+  const url = target.startsWith('file://')
+    ? fileURLToPath(target)
+    : looksLocal(target)
+      ? path.resolve(target)
+      : target;
+  const parsed = fixRequestSchema.safeParse({
+    repo: { url, ...(values.ref ? { ref: values.ref } : {}), ...(values.sha ? { sha: values.sha } : {}) },
+    command: values.command,
+  });
+  if (!parsed.success) {
+    throw new UsageError(
+      parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '),
+    );
+  }
+  // A person at their own terminal may always fix their own checkout; remote URLs follow the configured hosts.
+  const check = checkRepoUrl(parsed.data.repo.url, { allowFileRepos: true, allowedHosts });
+  if (!check.ok) throw new UsageError(check.reason);
+  return parsed.data;
+}
+
+function looksLocal(target: string): boolean {
+  return (
+    target.startsWith('.') || target.startsWith('/') || !/^[a-z][a-z0-9+.-]*:|^[^/]+@[^/]+:/i.test(target)
+  );
+}
+
+function printResult(result: FixResult): void {
+  const out = (line = '') => process.stdout.write(`${line}\n`);
+  out();
+  out(`Result: ${result.outcome} — ${result.reason}`);
+  if (result.diagnosis) {
+    out(`Diagnosis: ${result.diagnosis.summary}`);
+    for (const finding of result.diagnosis.findings.slice(0, 20)) {
+      const where = finding.file ? `${finding.file}${finding.line ? `:${finding.line}` : ''}` : '';
+      out(
+        `  [${finding.category}] ${finding.tool}${where ? ` ${where}` : ''}: ${finding.message.split('\n')[0]}`,
+      );
+    }
+  }
+  if (result.patch) {
+    out();
+    out(`Patch (${result.strategy}), applies to ${result.baseSha} with \`git apply\`:`);
+    out(result.patch.trimEnd());
+  }
+}
+
+class UsageError extends Error {}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof UsageError || error instanceof ConfigError) {
+      process.stderr.write(`ci-fixer: ${error.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`ci-fixer: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(3);
+  },
+);

@@ -1,0 +1,10 @@
+export { openForgeSession, reportModeFor, type ForgeSession, type ForgeSettings } from './session.ts';
+export type { FailureContext, Recovery } from './failure.ts';
+export { ForgeApiError, ForgeConfigError, describeStatus, statusOf } from './errors.ts';
+export { condenseLog, cleanLog } from './log.ts';
+export { reproductionCommand, type CiStep } from './reproduce.ts';
+export { findFailingStep, logSteps, shellFromLog } from './github/workflow.ts';
+export { findGitLabJob } from './gitlab/ci-config.ts';
+export { renderReport, suggestionsFromPatch, reportMarker } from './report/render.ts';
+export { pushPatch } from './report/git-push.ts';
+export { retryDelay, DEFAULT_RETRY, type RetryPolicy } from './retry.ts';

@@ -1,0 +1,430 @@
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import Docker from 'dockerode';
+import { assertValidLabels, LABELS, matchesSelector } from '../labels.ts';
+import {
+  SandboxError,
+  type ExecOptions,
+  type ExecResult,
+  type Sandbox,
+  type SandboxDriver,
+  type SandboxInfo,
+  type SandboxLimits,
+  type SandboxSpec,
+} from '../types.ts';
+import { firstEntry, insideWorkdir, tarOfFile, type Owner } from './archive.ts';
+import { runExec } from './exec.ts';
+
+export interface DockerDriverOptions {
+  /**
+   * The engine client. By default dockerode's: DOCKER_HOST (unix://, tcp://, ssh://, with DOCKER_TLS_VERIFY
+   * and DOCKER_CERT_PATH), else /var/run/docker.sock.
+   */
+  docker?: Docker;
+  /** Image for sandboxes whose spec names none. */
+  image?: string;
+  /** Network for sandboxes that may use one (`spec.network` true or unset); `none` cuts every sandbox off. */
+  network?: string;
+  /** `uid:gid` commands run as; numeric, so that it means the same in every image and on every engine. */
+  user?: string;
+  /** $HOME inside the sandbox, a private tmpfs owned by `user` (npm and pnpm keep caches there). */
+  home?: string;
+  /** Limits for sandboxes whose spec gives none. */
+  limits?: SandboxLimits;
+  defaultTimeoutMs?: number;
+  defaultMaxOutputBytes?: number;
+  /** Lifetime of sandboxes whose spec gives none. */
+  defaultMaxLifetimeSeconds?: number;
+}
+
+type Engine = 'docker' | 'podman';
+
+export const DOCKER_WORKDIR = '/workspace';
+const ID_PATTERN = /^sbx-[0-9a-f]{16}$/;
+const USER_PATTERN = /^(\d+):(\d+)$/;
+
+const DEFAULTS = {
+  image: 'ci-fixer/sandbox:latest',
+  network: 'bridge',
+  user: '1000:1000',
+  home: '/home/sandbox',
+  limits: { cpus: 2, memoryBytes: 4096 * 1_048_576, pids: 1024 },
+  timeoutMs: 15 * 60_000,
+  maxOutputBytes: 1_048_576,
+  maxLifetimeSeconds: 6 * 3600,
+};
+
+/**
+ * One container per sandbox, through the Docker Engine API (Docker, or podman's compatible service).
+ *
+ * The container's main process is `sleep <maxLifetimeSeconds>` under the engine's init, so a sandbox whose
+ * owner died ends by itself, and AutoRemove then deletes it with its anonymous workspace volume. Everything
+ * else runs as execs: unprivileged, no capabilities, read-only root, limits from the spec.
+ */
+export class DockerDriver implements SandboxDriver {
+  readonly name = 'docker' as const;
+  readonly docker: Docker;
+  private readonly image: string;
+  private readonly network: string;
+  private readonly user: string;
+  private readonly owner: Owner;
+  private readonly home: string;
+  private readonly limits: SandboxLimits;
+  private readonly defaults: { timeoutMs: number; maxOutputBytes: number };
+  private readonly defaultMaxLifetimeSeconds: number;
+  private engine: Promise<Engine> | undefined;
+
+  constructor(options: DockerDriverOptions = {}) {
+    this.docker = options.docker ?? new Docker();
+    this.image = options.image ?? DEFAULTS.image;
+    this.network = options.network ?? DEFAULTS.network;
+    this.user = options.user ?? DEFAULTS.user;
+    const user = USER_PATTERN.exec(this.user);
+    if (!user)
+      throw new SandboxError(`sandbox user must be numeric uid:gid, got ${JSON.stringify(this.user)}`);
+    this.owner = { uid: Number(user[1]), gid: Number(user[2]) };
+    this.home = options.home ?? DEFAULTS.home;
+    this.limits = { ...DEFAULTS.limits, ...options.limits };
+    this.defaults = {
+      timeoutMs: options.defaultTimeoutMs ?? DEFAULTS.timeoutMs,
+      maxOutputBytes: options.defaultMaxOutputBytes ?? DEFAULTS.maxOutputBytes,
+    };
+    this.defaultMaxLifetimeSeconds = options.defaultMaxLifetimeSeconds ?? DEFAULTS.maxLifetimeSeconds;
+  }
+
+  /** Fails with a message that names the endpoint when the engine does not answer. */
+  async check(): Promise<void> {
+    try {
+      await this.docker.ping();
+    } catch (error) {
+      throw new SandboxError(
+        `the container engine at ${describeEndpoint()} does not answer (${(error as Error).message}); ` +
+          'start Docker or `scripts/podman-service up`, and set DOCKER_HOST to its socket',
+        { cause: error },
+      );
+    }
+  }
+
+  async create(spec: SandboxSpec): Promise<Sandbox> {
+    assertValidLabels(spec.labels);
+    const id = `sbx-${randomBytes(8).toString('hex')}`;
+    const image = spec.image ?? this.image;
+    await this.ensureImage(image);
+    const engine = await this.detectEngine();
+    const limits = { ...this.limits, ...spec.limits };
+    const lifetime = Math.max(1, Math.ceil(spec.maxLifetimeSeconds ?? this.defaultMaxLifetimeSeconds));
+    const tmpfsSize = limits.memoryBytes ? `,size=${limits.memoryBytes}` : '';
+    // Docker chowns a tmpfs with uid=/gid=; podman rejects those and has its own option `U`, which chowns
+    // the mount to the container's user (docs/podman.md).
+    const ownedByUser = engine === 'podman' ? ',U' : `,uid=${this.owner.uid},gid=${this.owner.gid}`;
+
+    const container = await this.docker
+      .createContainer({
+        name: id,
+        Image: image,
+        Entrypoint: ['sleep'],
+        Cmd: [String(lifetime)],
+        User: this.user,
+        WorkingDir: DOCKER_WORKDIR,
+        Labels: { ...spec.labels },
+        Env: Object.entries({
+          HOME: this.home,
+          TMPDIR: '/tmp',
+          LANG: 'C.UTF-8',
+          ...spec.env,
+        }).map(([key, value]) => `${key}=${value}`),
+        // An anonymous volume: disk, not memory, for the repository and its dependencies; the engine
+        // copies the image's /workspace (owner included) into it, and removes it with the container.
+        Volumes: { [DOCKER_WORKDIR]: {} },
+        HostConfig: {
+          Init: true,
+          AutoRemove: true,
+          ReadonlyRootfs: true,
+          CapDrop: ['ALL'],
+          SecurityOpt: ['no-new-privileges'],
+          NetworkMode: spec.network === false ? 'none' : this.network,
+          ...(limits.memoryBytes ? { Memory: limits.memoryBytes, MemorySwap: limits.memoryBytes } : {}),
+          ...(limits.cpus ? { NanoCpus: Math.round(limits.cpus * 1e9) } : {}),
+          ...(limits.pids ? { PidsLimit: limits.pids } : {}),
+          Tmpfs: {
+            '/tmp': `rw,nosuid,nodev,exec,mode=1777${tmpfsSize}`,
+            [this.home]: `rw,nosuid,nodev,exec${tmpfsSize}${ownedByUser}`,
+          },
+          Mounts: (spec.readOnlyHostPaths ?? []).map((hostPath) => {
+            if (!path.isAbsolute(hostPath)) {
+              throw new SandboxError(`read-only host path must be absolute: ${hostPath}`, { sandboxId: id });
+            }
+            return { Type: 'bind' as const, Source: hostPath, Target: hostPath, ReadOnly: true };
+          }),
+        },
+      })
+      .catch((error: unknown) => {
+        throw new SandboxError(`cannot create container for sandbox ${id}: ${reason(error)}`, {
+          sandboxId: id,
+          cause: error,
+        });
+      });
+    try {
+      await container.start();
+    } catch (error) {
+      // A failed start leaves the container in `created`.
+      await this.destroy(id).catch(() => {});
+      throw new SandboxError(`cannot start container for sandbox ${id} (image ${image}): ${reason(error)}`, {
+        sandboxId: id,
+        cause: error,
+      });
+    }
+    return new DockerSandbox(this, container, id, spec.labels, this.owner, this.defaults);
+  }
+
+  async list(selector: Record<string, string> = {}): Promise<SandboxInfo[]> {
+    const containers = await this.docker.listContainers({
+      all: true,
+      filters: {
+        label: [LABELS.owner, ...Object.entries(selector).map(([key, value]) => `${key}=${value}`)],
+      },
+    });
+    const found: SandboxInfo[] = [];
+    for (const container of containers) {
+      const id = container.Names.map((name) => name.replace(/^\//, '')).find((name) => ID_PATTERN.test(name));
+      if (!id || !matchesSelector(container.Labels, selector)) continue;
+      found.push({ id, labels: container.Labels, createdAt: new Date(container.Created * 1000) });
+    }
+    return found;
+  }
+
+  async destroy(id: string): Promise<void> {
+    if (!ID_PATTERN.test(id)) throw new SandboxError(`not a docker sandbox id: ${JSON.stringify(id)}`);
+    const container = this.docker.getContainer(id);
+    try {
+      // `v` removes the anonymous workspace volume with it.
+      await container.remove({ force: true, v: true });
+    } catch (error) {
+      const status = statusOf(error);
+      if (status === 404) return;
+      if (status !== 409) {
+        throw new SandboxError(`cannot remove container of sandbox ${id}: ${reason(error)}`, {
+          sandboxId: id,
+          cause: error,
+        });
+      }
+      // 409: a removal is already under way (AutoRemove, or another worker's reaper); wait for it.
+      for (let attempt = 0; attempt < 100; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        if (!(await exists(container))) return;
+      }
+      throw new SandboxError(`container of sandbox ${id} is still being removed after 10 s`, {
+        sandboxId: id,
+      });
+    }
+  }
+
+  private async ensureImage(image: string): Promise<void> {
+    try {
+      await this.docker.getImage(image).inspect();
+      return;
+    } catch (error) {
+      if (statusOf(error) !== 404) {
+        throw new SandboxError(`cannot inspect image ${image} at ${describeEndpoint()}: ${reason(error)}`, {
+          cause: error,
+        });
+      }
+    }
+    // Pulls report failures inside a 200 stream (podman does so for any name it cannot resolve).
+    try {
+      const stream = (await this.docker.pull(image)) as Readable;
+      await new Promise<void>((resolve, reject) => {
+        this.docker.modem.followProgress(stream, (error: Error | null, events: { error?: string }[]) => {
+          const failed = error?.message ?? events.find((event) => event.error)?.error;
+          if (failed) reject(new Error(failed));
+          else resolve();
+        });
+      });
+    } catch (error) {
+      throw new SandboxError(
+        `image ${image} is not on the engine and cannot be pulled (${reason(error)}); ` +
+          'build it (scripts/build-images) or set SANDBOX_IMAGE',
+        { cause: error },
+      );
+    }
+  }
+
+  private detectEngine(): Promise<Engine> {
+    this.engine ??= this.docker.version().then(
+      (version) =>
+        version.Components?.some((component) => /podman/i.test(component.Name)) ? 'podman' : 'docker',
+      (error: unknown) => {
+        this.engine = undefined;
+        throw new SandboxError(
+          `cannot reach the container engine at ${describeEndpoint()}: ${reason(error)}`,
+          {
+            cause: error,
+          },
+        );
+      },
+    );
+    return this.engine;
+  }
+}
+
+class DockerSandbox implements Sandbox {
+  readonly id: string;
+  readonly workdir = DOCKER_WORKDIR;
+  readonly labels: Readonly<Record<string, string>>;
+  private readonly driver: DockerDriver;
+  private readonly container: Docker.Container;
+  private readonly owner: Owner;
+  private readonly defaults: { timeoutMs: number; maxOutputBytes: number };
+  private readonly running = new Set<() => void>();
+  private destroyed = false;
+
+  constructor(
+    driver: DockerDriver,
+    container: Docker.Container,
+    id: string,
+    labels: Record<string, string>,
+    owner: Owner,
+    defaults: { timeoutMs: number; maxOutputBytes: number },
+  ) {
+    this.driver = driver;
+    this.container = container;
+    this.id = id;
+    this.labels = { ...labels };
+    this.owner = owner;
+    this.defaults = defaults;
+  }
+
+  async exec(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
+    this.assertUsable();
+    if (argv.length === 0) throw new SandboxError('exec needs a command', { sandboxId: this.id });
+    const cwd = path.posix.resolve(this.workdir, options.cwd ?? '.');
+    try {
+      return await runExec(
+        { container: this.container, cwd, defaults: this.defaults },
+        argv,
+        options,
+        (stop) => {
+          this.running.add(stop);
+          return () => this.running.delete(stop);
+        },
+      );
+    } catch (error) {
+      throw this.failure(`cannot run ${argv[0]}`, error);
+    }
+  }
+
+  async writeFile(target: string, data: Uint8Array | string): Promise<void> {
+    this.assertUsable();
+    const file = this.resolve(target);
+    if (file === this.workdir) throw new SandboxError(`cannot write ${target}: it is the workspace itself`);
+    const bytes = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data);
+    const parent = path.posix.dirname(file);
+    try {
+      // Usually the parent exists: unpack there, leaving existing directories as they are.
+      await this.container.putArchive(await tarOfFile(path.posix.basename(file), bytes, this.owner, false), {
+        path: parent,
+      });
+    } catch (error) {
+      if (statusOf(error) !== 404 || parent === this.workdir)
+        throw this.failure(`cannot write ${target}`, error);
+      try {
+        const relative = path.posix.relative(this.workdir, file);
+        await this.container.putArchive(await tarOfFile(relative, bytes, this.owner, true), {
+          path: this.workdir,
+        });
+      } catch (retryError) {
+        throw this.failure(`cannot write ${target}`, retryError);
+      }
+    }
+  }
+
+  async readFile(target: string): Promise<Buffer> {
+    this.assertUsable();
+    let file = this.resolve(target);
+    // The archive API answers a symlink with the link itself; follow it while it stays in the workspace.
+    for (let hops = 0; hops < 8; hops++) {
+      let entry;
+      try {
+        entry = await firstEntry((await this.container.getArchive({ path: file })) as Readable);
+      } catch (error) {
+        if (statusOf(error) === 404) {
+          throw new SandboxError(`cannot read ${target}: no such file in sandbox ${this.id}`, {
+            sandboxId: this.id,
+            cause: error,
+          });
+        }
+        throw this.failure(`cannot read ${target}`, error);
+      }
+      if (entry.type === 'file') return entry.data;
+      if (entry.type === 'other') {
+        throw new SandboxError(`cannot read ${target}: it is a ${entry.kind}, not a file`, {
+          sandboxId: this.id,
+        });
+      }
+      const next = insideWorkdir(this.workdir, path.posix.resolve(path.posix.dirname(file), entry.target));
+      if (!next) {
+        throw new SandboxError(`path ${target} leads outside the sandbox workspace`, { sandboxId: this.id });
+      }
+      file = next;
+    }
+    throw new SandboxError(`cannot read ${target}: too many levels of symbolic links`, {
+      sandboxId: this.id,
+    });
+  }
+
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    // Removing the container kills every command in it; the stops only mark them as aborted.
+    for (const stop of this.running) stop();
+    await this.driver.destroy(this.id);
+  }
+
+  private assertUsable(): void {
+    if (this.destroyed) throw new SandboxError('sandbox is destroyed', { sandboxId: this.id });
+  }
+
+  /** A path inside the workspace, given relative to it or as the absolute path the sandbox sees. */
+  private resolve(target: string): string {
+    const resolved = insideWorkdir(this.workdir, target);
+    if (!resolved) {
+      throw new SandboxError(`path ${target} is outside the sandbox workspace`, { sandboxId: this.id });
+    }
+    return resolved;
+  }
+
+  private failure(what: string, error: unknown): SandboxError {
+    if (error instanceof SandboxError) return error;
+    const status = statusOf(error);
+    const detail =
+      status === 404 || status === 409
+        ? `its container is gone or stopped (destroyed, or past its maxLifetimeSeconds): ${reason(error)}`
+        : reason(error);
+    return new SandboxError(`${what} in sandbox ${this.id}: ${detail}`, { sandboxId: this.id, cause: error });
+  }
+}
+
+async function exists(container: Docker.Container): Promise<boolean> {
+  try {
+    await container.inspect();
+    return true;
+  } catch (error) {
+    if (statusOf(error) === 404) return false;
+    throw error;
+  }
+}
+
+function statusOf(error: unknown): number | undefined {
+  return (error as { statusCode?: number } | undefined)?.statusCode;
+}
+
+/** The engine's own message when it sent one (dockerode puts the JSON body in `json`), else the error's. */
+function reason(error: unknown): string {
+  const json = (error as { json?: { message?: string } } | undefined)?.json;
+  return json?.message ?? (error as Error)?.message ?? String(error);
+}
+
+function describeEndpoint(): string {
+  return process.env.DOCKER_HOST ? `DOCKER_HOST=${process.env.DOCKER_HOST}` : '/var/run/docker.sock';
+}

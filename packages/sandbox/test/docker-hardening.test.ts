@@ -1,0 +1,130 @@
+/**
+ * What the docker driver promises beyond the shared contract: the isolation of its containers, checked from
+ * inside them and through the engine's inspect.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LABELS, MANAGED_BY, type DockerDriver, type Sandbox, type SandboxSpec } from '../src/index.ts';
+import { dockerTarget } from './docker-target.ts';
+
+const MB = 1_048_576;
+
+describe('docker driver hardening', () => {
+  let driver: DockerDriver;
+  const sandboxes: Sandbox[] = [];
+  const owner = `hardening-${randomBytes(4).toString('hex')}`;
+  const create = async (spec: Partial<SandboxSpec> = {}) => {
+    const sandbox = await driver.create({
+      labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.owner]: owner },
+      ...spec,
+    });
+    sandboxes.push(sandbox);
+    return sandbox;
+  };
+  const run = async (sandbox: Sandbox, script: string) => sandbox.exec(['sh', '-c', script]);
+
+  beforeAll(async () => {
+    ({ driver } = await dockerTarget());
+  });
+  afterAll(async () => {
+    await Promise.all(sandboxes.map((sandbox) => sandbox.destroy()));
+  });
+
+  it('has only loopback without network, and an interface with it', async () => {
+    const offline = await create({ network: false });
+    const online = await create({ network: true });
+    expect((await run(offline, 'ls /sys/class/net')).stdout.split(/\s+/).filter(Boolean)).toEqual(['lo']);
+    expect((await run(online, 'ls /sys/class/net')).stdout.split(/\s+/).filter(Boolean)).toContain('eth0');
+  });
+
+  describe('in a default sandbox', () => {
+    let sandbox: Sandbox;
+    beforeAll(async () => {
+      sandbox = await create({ network: false, limits: { memoryBytes: 256 * MB, pids: 128, cpus: 0.5 } });
+    });
+
+    it('runs as uid 1000 with no effective capabilities', async () => {
+      expect((await run(sandbox, 'id -u; id -g')).stdout).toBe('1000\n1000\n');
+      expect((await run(sandbox, 'grep CapEff /proc/self/status')).stdout).toMatch(/CapEff:\s+0{16}\n/);
+    });
+
+    it('cannot gain privileges: no-new-privileges is set', async () => {
+      expect((await run(sandbox, 'grep NoNewPrivs /proc/self/status')).stdout).toMatch(/NoNewPrivs:\s+1/);
+    });
+
+    it('has a read-only root and writable workspace, /tmp and $HOME', async () => {
+      const root = await run(sandbox, 'touch /etc/x');
+      expect(root.exitCode).not.toBe(0);
+      expect(root.stderr).toMatch(/read-only/i);
+      const writable = await run(sandbox, 'touch /workspace/w /tmp/w "$HOME/w" && echo ok');
+      expect(writable.stdout).toBe('ok\n');
+      expect(writable.stderr).toBe('');
+    });
+
+    it('applies memory, cpu and pids limits', async () => {
+      const info = await driver.docker.getContainer(sandbox.id).inspect();
+      expect(info.HostConfig.Memory).toBe(256 * MB);
+      expect(info.HostConfig.MemorySwap).toBe(256 * MB);
+      expect(info.HostConfig.PidsLimit).toBe(128);
+      expect(info.HostConfig.NanoCpus).toBe(500_000_000);
+      expect(info.HostConfig.ReadonlyRootfs).toBe(true);
+    });
+
+    it('starts commands with the spec environment only, not the worker one', async () => {
+      process.env.CI_FIXER_HARDENING_PROBE = 'leaked';
+      try {
+        const probe = await sandbox.exec(['sh', '-c', 'echo "[$CI_FIXER_HARDENING_PROBE]"']);
+        expect(probe.stdout).toBe('[]\n');
+      } finally {
+        delete process.env.CI_FIXER_HARDENING_PROBE;
+      }
+      const withEnv = await create({ network: false, env: { SPEC_VAR: 'from spec' } });
+      expect((await run(withEnv, 'echo "$SPEC_VAR"')).stdout).toBe('from spec\n');
+    });
+
+    it('kills on timeout even a child that left the command session', async () => {
+      // setsid puts the loop in a session of its own; the environment marker still finds it.
+      const script = 'setsid sh -c "while true; do echo tick >> escaped; sleep 0.1; done" & sleep 30';
+      const result = await sandbox.exec(['sh', '-c', script], { timeoutMs: 1000 });
+      expect(result.timedOut).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const before = (await sandbox.readFile('escaped')).length;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect((await sandbox.readFile('escaped')).length).toBe(before);
+    });
+
+    it('refuses paths outside the workspace', async () => {
+      await expect(sandbox.writeFile('../etc/passwd', 'x')).rejects.toThrow(/outside the sandbox workspace/);
+      await expect(sandbox.readFile('/etc/passwd')).rejects.toThrow(/outside the sandbox workspace/);
+    });
+  });
+
+  it('mounts read-only host paths at the same path', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cif-docker-ro-'));
+    writeFileSync(path.join(dir, 'hello.txt'), 'from the host\n');
+    // mkdtemp makes it 0700 for this process's user; the sandbox runs as uid 1000.
+    chmodSync(dir, 0o755);
+    const sandbox = await create({ network: false, readOnlyHostPaths: [dir] });
+    expect((await run(sandbox, `cat ${dir}/hello.txt`)).stdout).toBe('from the host\n');
+    const write = await run(sandbox, `touch ${dir}/new`);
+    expect(write.exitCode).not.toBe(0);
+    expect(write.stderr).toMatch(/read-only/i);
+  });
+
+  it('ends a sandbox by itself after maxLifetimeSeconds', async () => {
+    const sandbox = await create({ network: false, maxLifetimeSeconds: 2 });
+    expect((await driver.list({ [LABELS.owner]: owner })).map((info) => info.id)).toContain(sandbox.id);
+    // Polled with a generous deadline: this checks that it ends, not how fast.
+    const deadline = Date.now() + 30_000;
+    let listed = true;
+    while (listed && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      listed = (await driver.list({ [LABELS.owner]: owner })).some((info) => info.id === sandbox.id);
+    }
+    expect(listed).toBe(false);
+    await expect(sandbox.exec(['true'])).rejects.toThrow(/gone or stopped/);
+  });
+});

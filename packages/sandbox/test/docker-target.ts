@@ -1,0 +1,22 @@
+import { DockerDriver, type DockerDriverOptions } from '../src/index.ts';
+
+/** The tiny image the docker tests use; `scripts/build-images busybox` makes it. */
+export const TEST_IMAGE = 'ci-fixer/test-busybox:latest';
+
+/**
+ * A DockerDriver for the engine at DOCKER_HOST. Tests never skip for want of an engine: CI starts podman
+ * first (`scripts/podman-service up`), and a missing one fails here with what to do.
+ */
+export async function dockerTarget(
+  options: DockerDriverOptions = {},
+): Promise<{ driver: DockerDriver; image: string }> {
+  if (!process.env.DOCKER_HOST) {
+    throw new Error(
+      'DOCKER_HOST is not set: the docker driver tests need a container engine. Run ' +
+        '`scripts/podman-service up && eval "$(scripts/podman-service env)"` and `scripts/build-images busybox`.',
+    );
+  }
+  const driver = new DockerDriver({ image: TEST_IMAGE, ...options });
+  await driver.check();
+  return { driver, image: TEST_IMAGE };
+}

@@ -1,0 +1,37 @@
+/** `ci-fixer fix` as a person runs it: a real process, a real repository, no Redis. */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createFixtureRepo } from '../support/fixture-repos.ts';
+
+const CLI = path.resolve(import.meta.dirname, '../../apps/cli/src/main.ts');
+const run = (...args: string[]) =>
+  spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000 });
+
+describe('ci-fixer fix', () => {
+  it('fixes a repository, shows the stages, and prints the result as JSON', () => {
+    const repo = createFixtureRepo('prettier');
+    const cli = run('fix', repo.path, '--command', 'npm run format:check', '--json');
+    expect(cli.status, cli.stderr).toBe(0);
+    expect(cli.stderr).toContain('▸ Reproducing the failure');
+    expect(cli.stderr).toContain('▸ Verifying the fix');
+    const result = JSON.parse(cli.stdout) as { outcome: string; patch: string; baseSha: string };
+    expect(result.outcome).toBe('fixed');
+    expect(result.baseSha).toBe(repo.sha);
+    expect(result.patch).toContain('+++ b/src/index.js');
+  });
+
+  it('exits non-zero when the result is not fixed', () => {
+    const repo = createFixtureRepo('passing');
+    const cli = run('fix', repo.path, '--command', 'npm run format:check');
+    expect(cli.status).toBe(1);
+    expect(cli.stdout).toContain('Result: not_reproducible');
+  });
+
+  it('explains its usage and refuses repositories it may not clone', () => {
+    expect(run('fix').status).toBe(2);
+    const refused = run('fix', 'https://evil.example/acme/x', '--command', 'true');
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toMatch(/host evil\.example is not allowed/);
+  });
+});

@@ -1,0 +1,359 @@
+/**
+ * Forge webhooks end to end: a signed webhook reaches the real API, a real BullMQ worker (in this process)
+ * recovers the failing command from the forge, fixes it in a local sandbox and reports back. GitHub and
+ * GitLab are played by the STAND-IN server in test/support/forge-standin (driven by the real Octokit and
+ * ci-fixer's GitLab client); repositories are real bare git repositories; Redis is real (DB 6).
+ */
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { QueueEvents, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { loadConfig } from '@ci-fixer/config';
+import {
+  FIX_COMMIT_TRAILER,
+  QUEUE_NAME,
+  QUEUE_PREFIX,
+  type FixJobData,
+  type FixResult,
+} from '@ci-fixer/jobs';
+import { createLogger } from '@ci-fixer/logger';
+import { LocalDriver } from '@ci-fixer/sandbox';
+import { createWorkerMetrics } from '../../apps/worker/src/metrics.ts';
+import { createProcessor } from '../../apps/worker/src/processor.ts';
+import {
+  GITHUB_SECRET,
+  GITLAB_TOKEN,
+  failedWorkflowRun,
+  gitlabPipeline,
+  postGitHub,
+  postGitLab,
+  readJson,
+  startApi,
+} from '../../apps/api/test/webhooks-harness.ts';
+import { ForgeStandin } from '../support/forge-standin/server.ts';
+import {
+  GITHUB_DEPLOY_LOG,
+  GITHUB_FORMAT_LOG,
+  GITLAB_FORMAT_TRACE,
+  createBareRepo,
+  type BareRepo,
+} from '../support/forge-standin/fixtures.ts';
+
+const REDIS_URL = 'redis://127.0.0.1:6379/6';
+const GITLAB_PAT = 'glpat-standin-0123456789abcdefghij';
+const APP_ID = 4242;
+const FORMAT_STEPS = [
+  { name: 'Run actions/checkout@v4', conclusion: 'success' },
+  { name: 'Run actions/setup-node@v4', conclusion: 'success' },
+  { name: 'Run npm install --no-package-lock', conclusion: 'success' },
+  { name: 'Check formatting', conclusion: 'failure' },
+  { name: 'Post Run actions/checkout@v4', conclusion: 'success' },
+];
+
+// Sandbox runs install packages from the registry; each test may take minutes on two shared cores.
+vi.setConfig({ testTimeout: 240_000 });
+
+const standin = new ForgeStandin();
+const metrics = createWorkerMetrics();
+let api: Awaited<ReturnType<typeof startApi>>;
+let worker: Worker<FixJobData, FixResult>;
+let events: QueueEvents;
+const repos: Record<string, BareRepo> = {};
+
+beforeAll(async () => {
+  const flush = new Redis(REDIS_URL);
+  await flush.flushdb();
+  flush.disconnect();
+  await standin.start();
+
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  standin.github.appId = APP_ID;
+  standin.github.appPublicKey = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  standin.gitlab.token = GITLAB_PAT;
+
+  // The real payload names octo-org/octo-repo on branch master; more repositories exercise other modes.
+  for (const [name, branch] of [
+    ['octo-org/octo-repo', 'master'],
+    ['octo-org/pr-mode', 'master'],
+    ['octo-org/push-mode', 'master'],
+    ['gitlab-org/gitlab-test', 'test'],
+    ['gitlab-org/mr-mode', 'test'],
+  ] as const) {
+    repos[name] = createBareRepo(branch);
+  }
+  for (const name of ['octo-org/octo-repo', 'octo-org/pr-mode', 'octo-org/push-mode']) {
+    standin.addGitHubRepo(name, repos[name]!.bare, 77);
+  }
+  standin.addGitLabProject(1, 'gitlab-org/gitlab-test', repos['gitlab-org/gitlab-test']!.bare);
+  standin.addGitLabProject(2, 'gitlab-org/mr-mode', repos['gitlab-org/mr-mode']!.bare);
+
+  const env = {
+    GITHUB_WEBHOOK_SECRET: GITHUB_SECRET,
+    GITLAB_WEBHOOK_TOKEN: GITLAB_TOKEN,
+    FORGE_MAX_ATTEMPTS_PER_CHANGE: '10',
+  };
+  api = await startApi(env, REDIS_URL);
+  events = new QueueEvents(QUEUE_NAME, { connection: { url: REDIS_URL }, prefix: QUEUE_PREFIX });
+  await events.waitUntilReady();
+
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    REDIS_URL,
+    CI_FIXER_ALLOW_FILE_REPOS: 'true',
+    SANDBOX_LOCAL_ROOT: mkdtempSync(path.join(os.tmpdir(), 'cif-forge-sandboxes-')),
+    GITHUB_API_URL: standin.url,
+    GITHUB_APP_ID: String(APP_ID),
+    GITHUB_APP_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    GITLAB_URL: standin.url,
+    GITLAB_TOKEN: GITLAB_PAT,
+    FORGE_REPORT_OVERRIDES:
+      'octo-org/pr-mode=pull-request,octo-org/push-mode=push,gitlab-org/mr-mode=pull-request',
+    FORGE_RERUN_FLAKY: 'true',
+    JOB_ATTEMPTS: '1',
+    // A stuck sandbox command fails its job with a reason instead of hanging the test.
+    FIX_TIMEOUT_SECONDS: '180',
+  });
+  const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  worker = new Worker<FixJobData, FixResult>(
+    QUEUE_NAME,
+    createProcessor({
+      config,
+      driver: new LocalDriver({
+        root: config.SANDBOX_LOCAL_ROOT!,
+        isolation: config.SANDBOX_LOCAL_ISOLATION,
+      }),
+      redis: connection,
+      logger: createLogger({ service: 'worker-test', level: 'error' }),
+      workerId: `forge-e2e-${process.pid}`,
+      metrics,
+    }),
+    { connection: connection.duplicate(), prefix: QUEUE_PREFIX, concurrency: 2 },
+  );
+});
+
+afterAll(async () => {
+  await worker?.close();
+  await events?.close();
+  await api?.close();
+  await standin.close();
+}, 180_000);
+
+async function finished(jobId: string): Promise<{ job: Job<FixJobData>; result: FixResult }> {
+  const job = (await api.queue.getJob(jobId))!;
+  const result = (await job.waitUntilFinished(events, 230_000).catch(async (error: Error) => {
+    const latest = await api.queue.getJob(jobId);
+    throw new Error(
+      `job ${jobId} did not finish: ${error.message}; state ${await latest?.getState()}, progress ${JSON.stringify(latest?.progress).slice(0, 2000)}`,
+    );
+  })) as FixResult;
+  return { job: (await api.queue.getJob(jobId))!, result };
+}
+
+function githubRun(repo: string, runId: number, attempt = 1) {
+  const payload = failedWorkflowRun();
+  payload.repository.full_name = repo;
+  payload.repository.name = repo.split('/')[1];
+  payload.workflow_run.id = runId;
+  payload.workflow_run.run_attempt = attempt;
+  payload.workflow_run.head_sha = repos[repo]!.sha;
+  payload.workflow_run.head_repository.full_name = repo;
+  return payload;
+}
+
+async function deliverGitHub(payload: Record<string, unknown>): Promise<string> {
+  const response = await postGitHub(api.url, 'workflow_run', payload, { delivery: randomUUID() });
+  expect(response.status).toBe(202);
+  return (await readJson(response)).jobId;
+}
+
+describe('GitHub', () => {
+  it('fixes a failed workflow run and comments on the pull request, updating the comment on a re-run', async () => {
+    const repo = 'octo-org/octo-repo';
+    standin.addGitHubRun(repo, 5001, [
+      { id: 9001, name: 'Format check', conclusion: 'failure', steps: FORMAT_STEPS, log: GITHUB_FORMAT_LOG },
+    ]);
+    // The forge misbehaves the way GitHub does: a 502 and a secondary rate limit; both are retried.
+    standin.failNext('GET', /\/actions\/runs\/5001\/jobs$/, 502);
+    standin.failNext('POST', /\/issues\/2\/comments$/, 403, {
+      headers: { 'retry-after': '1' },
+      body: {
+        message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.',
+      },
+    });
+
+    const { job, result } = await finished(await deliverGitHub(githubRun(repo, 5001)));
+    expect(result.outcome).toBe('fixed');
+    expect(result.strategy).toBe('prettier-write');
+    expect(job.data.request.command).toBe('set -eo pipefail\nnpx prettier --check src');
+    expect(job.data.request.logs).toContain('[warn] src/index.js');
+    expect(result.report).toMatchObject({ mode: 'comment', status: 'reported' });
+
+    const comments = standin.github.comments.get('octo-org/octo-repo#2')!;
+    expect(comments).toHaveLength(1);
+    expect(comments[0]!.body).toContain('ci-fixer: fixed');
+    expect(comments[0]!.body).toContain('Format check › Check formatting');
+    expect(comments[0]!.body).toContain('```diff');
+    expect(comments[0]!.body).toContain("+export const answer = { value: 42, unit: 'none' };");
+    // Suggestion blocks on the pull request's lines.
+    expect(standin.github.reviews[0]!.comments).toEqual([
+      expect.objectContaining({
+        path: 'src/index.js',
+        start_line: 1,
+        line: 2,
+        body: expect.stringContaining('```suggestion'),
+      }),
+    ]);
+    expect(standin.calls('GET', /\/actions\/runs\/5001\/jobs$/).map((call) => call.status)).toEqual([
+      502, 200,
+    ]);
+    expect(standin.calls('POST', /\/issues\/2\/comments$/).map((call) => call.status)).toEqual([403, 201]);
+    expect(standin.calls('GET', /\/actions\/jobs\/9001\/logs$/)[0]!.status).toBe(302);
+
+    // No installation token may be left in the job record.
+    const record = JSON.stringify({ data: job.data, result });
+    for (const token of standin.github.issuedTokens) expect(record).not.toContain(token);
+
+    const rerun = await finished(await deliverGitHub(githubRun(repo, 5001, 2)));
+    expect(rerun.result.outcome).toBe('fixed');
+    expect(standin.github.comments.get('octo-org/octo-repo#2')).toHaveLength(1);
+    expect(standin.github.comments.get('octo-org/octo-repo#2')![0]!.body).toContain('(attempt 2)');
+    expect(standin.calls('PATCH', /\/issues\/comments\/\d+$/)).toHaveLength(1);
+  });
+
+  it('pushes a fix branch and opens a pull request in pull-request mode', async () => {
+    const repo = 'octo-org/pr-mode';
+    standin.addGitHubRun(repo, 5002, [
+      { id: 9002, name: 'Format check', conclusion: 'failure', steps: FORMAT_STEPS, log: GITHUB_FORMAT_LOG },
+    ]);
+    const { result } = await finished(await deliverGitHub(githubRun(repo, 5002)));
+    expect(result.outcome).toBe('fixed');
+    expect(result.report).toMatchObject({ mode: 'pull-request', status: 'reported' });
+
+    const branch = `ci-fixer/${repos[repo]!.sha.slice(0, 8)}-5002`;
+    const pull = standin.github.pulls.find((each) => each.repo === repo)!;
+    expect(pull).toMatchObject({ head: branch, base: 'master' });
+    const bare = repos[repo]!;
+    expect(bare.git('show', `${branch}:src/index.js`)).toBe(
+      "export const answer = { value: 42, unit: 'none' };",
+    );
+    expect(bare.git('log', '-1', '--format=%B', branch)).toContain(FIX_COMMIT_TRAILER);
+    expect(bare.git('rev-parse', `${branch}~1`)).toBe(bare.sha);
+    expect(bare.git('rev-parse', 'master')).toBe(bare.sha);
+  });
+
+  it('commits onto the head branch in push mode, opted in for that repository', async () => {
+    const repo = 'octo-org/push-mode';
+    standin.addGitHubRun(repo, 5003, [
+      { id: 9003, name: 'Format check', conclusion: 'failure', steps: FORMAT_STEPS, log: GITHUB_FORMAT_LOG },
+    ]);
+    const { result } = await finished(await deliverGitHub(githubRun(repo, 5003)));
+    expect(result.report).toMatchObject({ mode: 'push', status: 'reported' });
+    const bare = repos[repo]!;
+    expect(bare.git('rev-parse', 'master~1')).toBe(bare.sha);
+    expect(bare.git('show', 'master:src/index.js')).toBe(
+      "export const answer = { value: 42, unit: 'none' };",
+    );
+  });
+
+  it('ends as unfixable with the reason when the failing step runs an action', async () => {
+    const repo = 'octo-org/octo-repo';
+    standin.addGitHubRun(repo, 5004, [
+      {
+        id: 9004,
+        name: 'build',
+        conclusion: 'failure',
+        steps: [
+          { name: 'Run actions/checkout@v4', conclusion: 'success' },
+          { name: 'Deploy preview', conclusion: 'failure' },
+        ],
+        log: GITHUB_DEPLOY_LOG,
+      },
+    ]);
+    const { result } = await finished(await deliverGitHub(githubRun(repo, 5004)));
+    expect(result.outcome).toBe('unfixable');
+    expect(result.reason).toMatch(
+      /runs the action example\/deploy-action@v1; only run: steps can be reproduced/,
+    );
+    expect(result.report).toMatchObject({ status: 'reported' });
+  });
+
+  it('fails the report, not the fix, when the forge refuses permanently', async () => {
+    const repo = 'octo-org/octo-repo';
+    standin.addGitHubRun(repo, 5005, [
+      { id: 9005, name: 'Format check', conclusion: 'failure', steps: FORMAT_STEPS, log: GITHUB_FORMAT_LOG },
+    ]);
+    standin.failNext('GET', /\/issues\/2\/comments$/, 404, { body: { message: 'Not Found' } });
+    const { result } = await finished(await deliverGitHub(githubRun(repo, 5005)));
+    expect(result.outcome).toBe('fixed');
+    expect(result.report).toMatchObject({ mode: 'comment', status: 'failed' });
+    expect(result.report!.detail).toMatch(/404/);
+  });
+});
+
+describe('GitLab', () => {
+  function pipeline(projectId: number, pipelineId: number, repo: string) {
+    const payload = gitlabPipeline('failed');
+    payload.object_attributes.id = pipelineId;
+    payload.object_attributes.sha = repos[repo]!.sha;
+    payload.project.id = projectId;
+    payload.project.path_with_namespace = repo;
+    payload.merge_request.source_project_id = projectId;
+    payload.merge_request.target_project_id = projectId;
+    return payload;
+  }
+
+  async function deliver(payload: unknown): Promise<string> {
+    const response = await postGitLab(api.url, payload, { headers: { 'idempotency-key': randomUUID() } });
+    expect(response.status).toBe(202);
+    return (await readJson(response)).jobId;
+  }
+
+  it('fixes a failed pipeline and writes a merge request note', async () => {
+    standin.addGitLabPipeline(1, 7001, [
+      { id: 8001, name: 'format', stage: 'test', status: 'failed', trace: GITLAB_FORMAT_TRACE },
+      { id: 8002, name: 'lint', stage: 'test', status: 'success', trace: '' },
+    ]);
+    const { job, result } = await finished(await deliver(pipeline(1, 7001, 'gitlab-org/gitlab-test')));
+    expect(job.data.request.command).toBe('set -eo pipefail\nnode --version\nnpx prettier --check src');
+    expect(job.data.request.logs).toContain('$ npx prettier --check src');
+    expect(job.data.request.logs).not.toContain('section_start');
+    expect(result.outcome).toBe('fixed');
+    expect(result.report).toMatchObject({ mode: 'comment', status: 'reported' });
+    const notes = standin.gitlab.notes.get('1!1')!;
+    expect(notes).toHaveLength(1);
+    expect(notes[0]!.body).toContain('ci-fixer: fixed');
+    expect(notes[0]!.body).toContain("+export const answer = { value: 42, unit: 'none' };");
+  });
+
+  it('pushes a fix branch and opens a merge request in pull-request mode', async () => {
+    const repo = 'gitlab-org/mr-mode';
+    standin.addGitLabPipeline(2, 7002, [
+      { id: 8003, name: 'format', stage: 'test', status: 'failed', trace: GITLAB_FORMAT_TRACE },
+    ]);
+    const { result } = await finished(await deliver(pipeline(2, 7002, repo)));
+    expect(result.report).toMatchObject({ mode: 'pull-request', status: 'reported' });
+    const branch = `ci-fixer/${repos[repo]!.sha.slice(0, 8)}-7002`;
+    expect(standin.gitlab.mergeRequests).toEqual([
+      expect.objectContaining({ projectId: 2, source_branch: branch, target_branch: 'test' }),
+    ]);
+    expect(repos[repo]!.git('show', `${branch}:src/index.js`)).toBe(
+      "export const answer = { value: 42, unit: 'none' };",
+    );
+  });
+});
+
+describe('worker metrics', () => {
+  it('count fix jobs by outcome, stage durations, sandbox creation and forge API errors', async () => {
+    const text = await metrics.registry.metrics();
+    expect(text).toMatch(/ci_fixer_fix_jobs_total\{outcome="fixed"\} [1-9]/);
+    expect(text).toMatch(/ci_fixer_stage_duration_seconds_count\{stage="verifying"\} [1-9]/);
+    expect(text).toMatch(/ci_fixer_sandbox_create_seconds_count [1-9]/);
+    expect(text).toMatch(/ci_fixer_forge_api_errors_total\{forge="github",status="502"\} 1/);
+    expect(text).toMatch(
+      /ci_fixer_forge_reports_total\{forge="gitlab",mode="pull-request",status="reported"\} 1/,
+    );
+  });
+});
