@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Writable, type Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import type Docker from 'dockerode';
+import { collectInto, ExecDeadline } from '../exec-control.ts';
 import { OutputBuffer } from '../output-buffer.ts';
 import type { ExecOptions, ExecResult } from '../types.ts';
 
@@ -93,8 +94,6 @@ export async function runExec(
   });
   target.container.modem.demuxStream(stream, sink(stdout, options.onStdout), sink(stderr, options.onStderr));
 
-  let timedOut = false;
-  let aborted = false;
   let killing: Promise<void> | undefined;
   const kill = () => {
     if (killing) return;
@@ -102,47 +101,27 @@ export async function runExec(
     // Whatever the sweep manages, the caller gets an answer: a stream still open by then is closed here.
     setTimeout(() => stream.destroy(), KILL_GRACE_MS).unref();
   };
-  const timer = setTimeout(() => {
-    timedOut = true;
-    kill();
-  }, options.timeoutMs ?? target.defaults.timeoutMs);
-  const onAbort = () => {
-    aborted = true;
-    kill();
-  };
-  options.signal?.addEventListener('abort', onAbort, { once: true });
-  if (options.signal?.aborted) onAbort();
-  const forget = onRunning(onAbort);
+  const deadline = new ExecDeadline(options.timeoutMs ?? target.defaults.timeoutMs, options.signal, kill);
+  const forget = onRunning(() => deadline.abort());
 
   try {
     await ended;
   } finally {
-    clearTimeout(timer);
-    options.signal?.removeEventListener('abort', onAbort);
+    deadline.dispose();
     forget();
   }
   // The sweep normally ends with the command; waiting for it means nothing of the command runs on after
   // this returns. Bounded, for an engine that stopped answering.
   if (killing) await Promise.race([killing, delay(KILL_GRACE_MS, undefined, { ref: false })]);
-  const exitCode = await exitCodeOf(exec, timedOut || aborted);
-
-  return {
-    exitCode,
-    stdout: stdout.text(),
-    stderr: stderr.text(),
-    stdoutTruncated: stdout.truncated,
-    stderrTruncated: stderr.truncated,
-    timedOut,
-    aborted: aborted && !timedOut,
-    durationMs: Math.round(performance.now() - started),
-  };
+  const exitCode = await exitCodeOf(exec, deadline.timedOut || deadline.aborted);
+  return deadline.result(exitCode, stdout, stderr, started);
 }
 
 function sink(buffer: OutputBuffer, listener: ((chunk: string) => void) | undefined): Writable {
+  const collect = collectInto(buffer, listener);
   return new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      const text = buffer.push(chunk);
-      if (text) listener?.(text);
+      collect(chunk);
       callback();
     },
   });

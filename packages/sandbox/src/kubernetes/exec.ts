@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import { Readable, Writable } from 'node:stream';
 import type { Exec, V1Status } from '@kubernetes/client-node';
+import { collectInto, ExecDeadline } from '../exec-control.ts';
 import { OutputBuffer } from '../output-buffer.ts';
 import { SandboxError, type ExecOptions, type ExecResult } from '../types.ts';
 import { CONTAINER_NAME } from './job-spec.ts';
@@ -201,8 +202,6 @@ export async function runCommand(
   const envScript = Buffer.from(exportLines(env));
   const backstopSeconds = Math.ceil(timeoutMs / 1000) + BACKSTOP_GRACE_SECONDS;
 
-  let timedOut = false;
-  let aborted = false;
   let killed: Promise<void> | undefined;
   const kill = () =>
     (killed ??= killSession(target, execId).catch(() => {
@@ -216,39 +215,19 @@ export async function runCommand(
       .concat(argv),
     {
       stdin: envScript,
-      onStdout: (chunk) => {
-        const text = stdout.push(chunk);
-        if (text) options.onStdout?.(text);
-      },
-      onStderr: (chunk) => {
-        const text = stderr.push(chunk);
-        if (text) options.onStderr?.(text);
-      },
+      onStdout: collectInto(stdout, options.onStdout),
+      onStderr: collectInto(stderr, options.onStderr),
     },
   );
 
   let graceTimer: NodeJS.Timeout | undefined;
+  let deadline!: ExecDeadline;
   const stopped = new Promise<'stopped'>((resolve) => {
-    const stop = () => {
+    deadline = new ExecDeadline(timeoutMs, options.signal, () => {
       void kill();
       graceTimer ??= setTimeout(() => resolve('stopped'), KILL_GRACE_MS);
-    };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      stop();
-    }, timeoutMs);
-    const onAbort = () => {
-      aborted = true;
-      stop();
-    };
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    if (options.signal?.aborted) onAbort();
-    void running.status
-      .catch(() => {})
-      .finally(() => {
-        clearTimeout(timer);
-        options.signal?.removeEventListener('abort', onAbort);
-      });
+    });
+    void running.status.catch(() => {}).finally(() => deadline.dispose());
   });
 
   let exitCode: number;
@@ -268,24 +247,14 @@ export async function runCommand(
     }
   } catch (error) {
     // A stream that breaks after a kill is the kill's doing, not an infrastructure failure.
-    if (!timedOut && !aborted) throw error;
+    if (!deadline.timedOut && !deadline.aborted) throw error;
     exitCode = 128 + osConstants.signals.SIGKILL;
   } finally {
     clearTimeout(graceTimer);
     running.close();
   }
   if (killed) await killed;
-
-  return {
-    exitCode,
-    stdout: stdout.text(),
-    stderr: stderr.text(),
-    stdoutTruncated: stdout.truncated,
-    stderrTruncated: stderr.truncated,
-    timedOut,
-    aborted: aborted && !timedOut,
-    durationMs: Math.round(performance.now() - started),
-  };
+  return deadline.result(exitCode, stdout, stderr, started);
 }
 
 async function killSession(target: ExecTarget, execId: string): Promise<void> {

@@ -4,6 +4,7 @@ import { constants as fsConstants, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { assertValidLabels, matchesSelector } from '../labels.ts';
+import { collectInto, ExecDeadline } from '../exec-control.ts';
 import { OutputBuffer } from '../output-buffer.ts';
 import {
   SandboxError,
@@ -224,55 +225,28 @@ class LocalSandbox implements Sandbox {
         resolve(code ?? 128 + (signal ? os.constants.signals[signal] : 0));
       });
     });
-    child.stdout.on('data', (chunk: Buffer) => {
-      const text = stdout.push(chunk);
-      if (text) options.onStdout?.(text);
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      const text = stderr.push(chunk);
-      if (text) options.onStderr?.(text);
-    });
+    child.stdout.on('data', collectInto(stdout, options.onStdout));
+    child.stderr.on('data', collectInto(stderr, options.onStderr));
 
     const pid = child.pid;
-    let timedOut = false;
-    let aborted = false;
     const kill = () => {
       if (pid !== undefined) killGroup(pid);
     };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      kill();
-    }, options.timeoutMs ?? this.defaults.timeoutMs);
-    const onAbort = () => {
-      aborted = true;
-      kill();
-    };
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    if (options.signal?.aborted) onAbort();
-    this.running.add(onAbort);
+    const deadline = new ExecDeadline(options.timeoutMs ?? this.defaults.timeoutMs, options.signal, kill);
+    const stop = () => deadline.abort();
+    this.running.add(stop);
 
     // Recorded so that a reaper in another process can kill the group if this process dies.
     const pidFile = pid === undefined ? undefined : path.join(this.dir, 'pids', String(pid));
     if (pid !== undefined && pidFile)
       await fs.writeFile(pidFile, processStartTime(pid) ?? '').catch(() => {});
     const exitCode = await exited;
-    clearTimeout(timer);
-    options.signal?.removeEventListener('abort', onAbort);
-    this.running.delete(onAbort);
+    deadline.dispose();
+    this.running.delete(stop);
     // Without bubblewrap's pid namespace, background processes the command left behind share its group.
     if (this.driver.isolation === 'none') kill();
     if (pidFile) await fs.rm(pidFile, { force: true });
-
-    return {
-      exitCode,
-      stdout: stdout.text(),
-      stderr: stderr.text(),
-      stdoutTruncated: stdout.truncated,
-      stderrTruncated: stderr.truncated,
-      timedOut,
-      aborted: aborted && !timedOut,
-      durationMs: Math.round(performance.now() - started),
-    };
+    return deadline.result(exitCode, stdout, stderr, started);
   }
 
   async writeFile(target: string, data: Uint8Array | string): Promise<void> {
