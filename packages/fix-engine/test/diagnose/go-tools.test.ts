@@ -1,15 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { diagnose } from '../../src/diagnose/index.ts';
-import { removeWorkspace, requireTool, runTool, workspace } from '../helpers/real-tools.ts';
+import { requireTool, runTool, workspaceMaker } from '../helpers/real-tools.ts';
 
 // The real go command and gofmt on a tiny module; no network is needed (no dependencies).
-const dirs: string[] = [];
-const make = (files: Record<string, string>) => {
-  const dir = workspace({ 'go.mod': 'module example.com/demo\n\ngo 1.21\n', ...files });
-  dirs.push(dir);
-  return dir;
-};
-afterAll(() => dirs.forEach(removeWorkspace));
+const make = workspaceMaker({ 'go.mod': 'module example.com/demo\n\ngo 1.21\n' });
 beforeAll(() => ['go', 'gofmt'].forEach(requireTool));
 const context = { goModule: 'example.com/demo' };
 

@@ -1,15 +1,9 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { diagnose } from '../../src/diagnose/index.ts';
-import { removeWorkspace, runTool, workspace } from '../helpers/real-tools.ts';
+import { runTool, workspaceMaker } from '../helpers/real-tools.ts';
 
 // Each test runs the real tool (from the workspace's node_modules) on small files and parses what it printed.
-const dirs: string[] = [];
-const make = (files: Record<string, string>) => {
-  const dir = workspace(files, { linkNodeModules: true });
-  dirs.push(dir);
-  return dir;
-};
-afterAll(() => dirs.forEach(removeWorkspace));
+const make = workspaceMaker({}, { linkNodeModules: true });
 
 describe('prettier --check', () => {
   it('names each unformatted file and ignores the summary', () => {

@@ -1,18 +1,12 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { diagnose } from '../../src/diagnose/index.ts';
-import { removeWorkspace, runTool, workspace } from '../helpers/real-tools.ts';
+import { runTool, workspaceMaker } from '../helpers/real-tools.ts';
 
 // Real npm, pnpm and yarn against the npm registry, with tiny exact-version dependencies.
-const dirs: string[] = [];
-const make = (files: Record<string, string>) => {
-  const dir = workspace(files);
-  dirs.push(dir);
-  return dir;
-};
-afterAll(() => dirs.forEach(removeWorkspace));
+const make = workspaceMaker();
 const cache = path.join(os.tmpdir(), 'ci-fixer-test-npm-cache');
 const env = { npm_config_cache: cache, npm_config_store_dir: `${cache}/pnpm-store`, CI: 'true' };
 const manifest = (dependencies: Record<string, string>) =>

@@ -1,15 +1,9 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { diagnose } from '../../src/diagnose/index.ts';
-import { removeWorkspace, runTool, workspace } from '../helpers/real-tools.ts';
+import { runTool, workspaceMaker } from '../helpers/real-tools.ts';
 
 // Node's own test runner and module loader: the real `node` binary on small files.
-const dirs: string[] = [];
-const make = (files: Record<string, string>) => {
-  const dir = workspace({ 'package.json': '{"type":"module"}\n', ...files });
-  dirs.push(dir);
-  return dir;
-};
-afterAll(() => dirs.forEach(removeWorkspace));
+const make = workspaceMaker({ 'package.json': '{"type":"module"}\n' });
 
 const suite = `import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,15 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { diagnose } from '../../src/diagnose/index.ts';
-import { removeWorkspace, requireTool, runTool, workspace } from '../helpers/real-tools.ts';
+import { requireTool, runTool, workspaceMaker } from '../helpers/real-tools.ts';
 
 // Real Debian-packaged tools (apt-get install black isort flake8 mypy python3-pytest); a missing tool fails.
-const dirs: string[] = [];
-const make = (files: Record<string, string>) => {
-  const dir = workspace(files);
-  dirs.push(dir);
-  return dir;
-};
-afterAll(() => dirs.forEach(removeWorkspace));
+const make = workspaceMaker();
 
 const calc =
   'import sys\nimport os\ndef add(a,b):\n    return a+b\ndef typed(x: int) -> str:\n    return x\n';

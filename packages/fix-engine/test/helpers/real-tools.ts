@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { afterAll } from 'vitest';
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, '../../../..');
 
@@ -18,6 +19,22 @@ export function workspace(files: Record<string, string>, { linkNodeModules = fal
 
 export function removeWorkspace(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * For one test file: a maker of workspaces that start from `base`, every one removed after the file's tests.
+ */
+export function workspaceMaker(
+  base: Record<string, string> = {},
+  options: { linkNodeModules?: boolean } = {},
+): (files: Record<string, string>) => string {
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach(removeWorkspace));
+  return (files) => {
+    const dir = workspace({ ...base, ...files }, options);
+    dirs.push(dir);
+    return dir;
+  };
 }
 
 /**
