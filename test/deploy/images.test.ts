@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Redis } from 'ioredis';
 import { ENV_NAMES, envSchema } from '@ci-fixer/config';
 import { HEALTH_PATHS } from '../../apps/api/src/health.ts';
-import { freePort, podman, podmanOk, requireImage, waitFor } from './podman.ts';
+import { freePort, waitFor } from '../support/processes.ts';
+import { podman, podmanOk, requireImage } from './podman.ts';
 
 const REDIS_URL = 'redis://127.0.0.1:6379/10';
 const BUILD = 'scripts/build-app-images';

@@ -1,6 +1,5 @@
 /** The podman CLI with the project's private containers.conf (runc, cgroupfs, ulimits; docs/podman.md). */
 import { execFile, execFileSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { REPO_ROOT } from './helm.ts';
@@ -53,35 +52,4 @@ export async function requireImage(tag: string, builtBy: string): Promise<void> 
   if ((await podman(['image', 'exists', tag])).code !== 0) {
     throw new Error(`image ${tag} is not in podman's store: run ${builtBy}`);
   }
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Polls until check returns a value other than undefined, or throws what the last attempt said. */
-export async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = (error as Error).message;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}`);
 }
