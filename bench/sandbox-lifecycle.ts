@@ -39,7 +39,7 @@ const TARGETS: Record<string, (image: string) => Promise<Target>> = {
   },
   docker: async (image) => {
     const driver = new DockerDriver({ image });
-    await driver.check();
+    await driver.preflight();
     const version = await driver.docker.version();
     const engine = version.Components?.find((component) => /podman/i.test(component.Name));
     // podman names it `OCI Runtime (runc)`.

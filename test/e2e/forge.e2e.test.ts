@@ -20,7 +20,7 @@ import {
   type FixResult,
 } from '@ci-fixer/jobs';
 import { createLogger } from '@ci-fixer/logger';
-import { LocalDriver } from '@ci-fixer/sandbox';
+import { expandEgress, LocalDriver } from '@ci-fixer/sandbox';
 import { createWorkerMetrics } from '../../apps/worker/src/metrics.ts';
 import { createProcessor } from '../../apps/worker/src/processor.ts';
 import {
@@ -128,6 +128,9 @@ beforeAll(async () => {
       redis: connection,
       logger: createLogger({ service: 'worker-test', level: 'error' }),
       workerId: `forge-e2e-${process.pid}`,
+      ownership: {},
+      // The stand-in's repositories are local; installs need the registries.
+      egress: await expandEgress(['registries']),
       metrics,
     }),
     { connection: connection.duplicate(), prefix: QUEUE_PREFIX, concurrency: 2 },

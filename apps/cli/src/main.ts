@@ -1,9 +1,9 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { runFix } from '@ci-fixer/fix-engine';
+import { fixInSandbox } from '@ci-fixer/fix-engine';
 import { checkRepoUrl, fixRequestSchema, type FixRequest, type FixResult, type Stage } from '@ci-fixer/jobs';
-import { LABELS, LocalDriver, MANAGED_BY, pickEnv } from '@ci-fixer/sandbox';
+import { createDriver, expandEgress, passthrough } from '@ci-fixer/sandbox';
 import { loadConfig, ConfigError } from '@ci-fixer/config';
 
 const USAGE = `Usage: ci-fixer fix <path-or-url> --command "<cmd>" [--ref <branch>] [--sha <commit>] [--json] [--verbose]
@@ -52,21 +52,13 @@ async function main(argv: string[]): Promise<number> {
 
   const config = loadConfig();
   const request = buildRequest(target, values, config.CI_FIXER_REPO_HOSTS);
-  const driver = new LocalDriver({
-    ...(config.SANDBOX_LOCAL_ROOT ? { root: config.SANDBOX_LOCAL_ROOT } : {}),
-    isolation: config.SANDBOX_LOCAL_ISOLATION,
-    defaultMaxOutputBytes: config.SANDBOX_MAX_OUTPUT_BYTES,
-  });
-  await driver.sweepDeadOwners();
+  // Sandboxes of CLI runs live apart from any worker's, so that neither reaps the other's.
+  const { driver, warnings } = await createDriver(config, 'cli');
   const say = (line: string) => process.stderr.write(`${line}\n`);
-  if (driver.isolation === 'none')
-    say('warning: bubblewrap is not available; commands run as plain processes');
-
-  const sandbox = await driver.create({
-    labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.owner]: `cli-${process.pid}` },
-    env: pickEnv(config.SANDBOX_ENV_PASSTHROUGH),
-    readOnlyHostPaths: path.isAbsolute(request.repo.url) ? [request.repo.url] : [],
-  });
+  for (const warning of warnings) say(`warning: ${warning}`);
+  await driver.preflight();
+  const inherited = passthrough(config.SANDBOX_ENV_PASSTHROUGH);
+  const egress = await expandEgress(config.SANDBOX_EGRESS_ALLOW);
   const abort = new AbortController();
   const onSignal = () => abort.abort(new Error('interrupted'));
   process.once('SIGINT', onSignal);
@@ -76,9 +68,11 @@ async function main(argv: string[]): Promise<number> {
   let shown = 0;
   let result: FixResult;
   try {
-    result = await runFix({
-      sandbox,
-      request,
+    result = await fixInSandbox(driver, request, {
+      owner: `cli-${process.pid}`,
+      env: inherited.env,
+      hostFiles: inherited.files,
+      egress,
       commandTimeoutMs: config.SANDBOX_COMMAND_TIMEOUT_SECONDS * 1000,
       signal: abort.signal,
       onProgress: ({ stage, steps }) => {
@@ -95,7 +89,7 @@ async function main(argv: string[]): Promise<number> {
       ...(values.verbose ? { onOutput: (chunk: string) => process.stderr.write(chunk) } : {}),
     });
   } finally {
-    await sandbox.destroy();
+    await driver.close();
   }
 
   if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

@@ -1,13 +1,10 @@
-import { fileURLToPath } from 'node:url';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '@ci-fixer/config';
-import { dependencyCacheDir, runFix } from '@ci-fixer/fix-engine';
+import { fixInSandbox } from '@ci-fixer/fix-engine';
 import { CANCELLED_REASON, isCancellationRequested, type FixJobData, type FixResult } from '@ci-fixer/jobs';
 import type { Logger } from '@ci-fixer/logger';
-import { LABELS, MANAGED_BY, pickEnv, toLabelValue, type SandboxDriver } from '@ci-fixer/sandbox';
+import { passthrough, type SandboxDriver } from '@ci-fixer/sandbox';
 import { forgeSettings, prepareForgeJob } from './forge-job.ts';
 import { recordResult, type WorkerMetrics } from './metrics.ts';
 
@@ -20,22 +17,28 @@ export interface ProcessorDependencies {
   redis: Redis;
   logger: Logger;
   workerId: string;
+  /** Labels every sandbox of this worker carries besides its owner: the deployment it belongs to. */
+  ownership: Record<string, string>;
+  /** Hosts sandboxes may reach besides the job's git host (SANDBOX_EGRESS_ALLOW, registries expanded). */
+  egress: readonly string[];
   metrics?: WorkerMetrics;
 }
 
 export type FixProcessor = (job: Job<FixJobData>, token?: string, signal?: AbortSignal) => Promise<FixResult>;
 
-/** Runs one fix job in a fresh sandbox and always destroys the sandbox, however the job ends. */
+/** Runs one fix job in a fresh sandbox (fixInSandbox destroys it, however the job ends). */
 export function createProcessor({
   config,
   driver,
   redis,
   logger,
   workerId,
+  ownership,
+  egress,
   metrics,
 }: ProcessorDependencies): FixProcessor {
   const forge = forgeSettings(config, metrics);
-  const passthrough = passthroughFor(config.SANDBOX_ENV_PASSTHROUGH);
+  const inherited = passthrough(config.SANDBOX_ENV_PASSTHROUGH);
   // Three declared parameters: BullMQ hands a cancellation signal only to processors that take one.
   return async (job, token, signal) => {
     const log = logger.child({ jobId: job.id, attempt: job.attemptsMade + 1 });
@@ -50,33 +53,28 @@ export function createProcessor({
       : undefined;
     if (forgeJob?.kind === 'done') return forgeJob.result;
     const request = forgeJob?.request ?? job.data.request;
-    const cacheDir = config.DEPENDENCY_CACHE_DIR
-      ? dependencyCacheDir(config.DEPENDENCY_CACHE_DIR, request.repo.url, config.DEPENDENCY_CACHE_SCOPE)
-      : undefined;
-    const creating = performance.now();
-    const sandbox = await driver.create({
-      labels: {
-        [LABELS.managedBy]: MANAGED_BY,
-        [LABELS.owner]: workerId,
-        [LABELS.fixJob]: toLabelValue(job.id!),
-      },
-      env: passthrough.env,
-      readOnlyHostPaths: [...localRepoPath(request.repo.url), ...passthrough.files],
-      maxLifetimeSeconds: config.FIX_TIMEOUT_SECONDS + 60,
-      ...(cacheDir ? { cacheDir } : {}),
-    });
-    metrics?.sandboxCreateSeconds.observe((performance.now() - creating) / 1000);
-    log.info('fix started', { sandbox: sandbox.id, repo: request.repo.url, command: request.command });
+    log.info('fix started', { repo: request.repo.url, command: request.command });
     const timeout = AbortSignal.timeout(config.FIX_TIMEOUT_SECONDS * 1000);
     try {
-      const result = await runFix({
-        sandbox,
-        request,
+      const result = await fixInSandbox(driver, request, {
+        owner: workerId,
+        jobId: job.id!,
+        labels: ownership,
+        env: inherited.env,
+        hostFiles: inherited.files,
+        egress,
+        ...(config.DEPENDENCY_CACHE_DIR
+          ? { cache: { root: config.DEPENDENCY_CACHE_DIR, scope: config.DEPENDENCY_CACHE_SCOPE } }
+          : {}),
+        maxLifetimeSeconds: config.FIX_TIMEOUT_SECONDS + 60,
+        onSandbox: (sandbox, createMs) => {
+          metrics?.sandboxCreateSeconds.observe(createMs / 1000);
+          log.info('sandbox created', { sandbox: sandbox.id });
+        },
         commandTimeoutMs: config.SANDBOX_COMMAND_TIMEOUT_SECONDS * 1000,
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
         onProgress: (progress) => job.updateProgress({ ...progress }),
         ...(forgeJob ? { gitAuthHeader: forgeJob.gitAuthHeader } : {}),
-        ...(cacheDir ? { cacheDir } : {}),
         ...agentOptions(config),
       });
       log.info('fix finished', { outcome: result.outcome, reason: result.reason });
@@ -99,8 +97,6 @@ export function createProcessor({
       }
       log.warn('fix failed with a platform error; it will be retried while attempts remain', { error });
       throw error;
-    } finally {
-      await sandbox.destroy().catch((error: unknown) => log.error('sandbox destroy failed', { error }));
     }
   };
 }
@@ -119,20 +115,4 @@ function agentOptions(config: Config) {
       maxRetries: config.LLM_MAX_RETRIES,
     },
   };
-}
-
-/** A local repository must be visible inside the sandbox to be cloned; the API admits these only when allowed. */
-/**
- * The worker variables a sandbox inherits, and the host files they name (CA bundles): a container sees the
- * same trust store at the same path, read-only.
- */
-function passthroughFor(names: readonly string[]): { env: Record<string, string>; files: string[] } {
-  const env = pickEnv(names);
-  const files = Object.values(env).filter((value) => path.isAbsolute(value) && existsSync(value));
-  return { env, files: [...new Set(files)] };
-}
-
-function localRepoPath(url: string): string[] {
-  if (url.startsWith('file://')) return [fileURLToPath(url)];
-  return path.isAbsolute(url) ? [url] : [];
 }

@@ -12,8 +12,15 @@ import {
   type FixResult,
 } from '@ci-fixer/jobs';
 import type { Logger } from '@ci-fixer/logger';
-import { KubernetesDriver, reapOrphans, toLabelValue, type SandboxDriver } from '@ci-fixer/sandbox';
-import { createDriver } from './drivers.ts';
+import {
+  createDriver,
+  expandEgress,
+  LABELS,
+  reapOrphans,
+  toLabelValue,
+  type SandboxDriver,
+} from '@ci-fixer/sandbox';
+import { deploymentName } from './deployment.ts';
 import { Heartbeat, isWorkerAlive } from './heartbeat.ts';
 import { createWorkerMetrics, serveMetrics } from './metrics.ts';
 import { ABORT_REASONS, createProcessor } from './processor.ts';
@@ -32,10 +39,13 @@ export interface RunningWorker {
 export async function startWorker(config: Config, baseLogger: Logger): Promise<RunningWorker> {
   const id = toLabelValue(`${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`);
   const logger = baseLogger.child({ workerId: id });
-  const { driver, warnings } = createDriver(config);
+  const deployment = deploymentName(config);
+  const ownership = { [LABELS.deployment]: deployment };
+  const { driver, warnings } = await createDriver(config, deployment);
   for (const warning of warnings) logger.warn(warning);
-  // Fail at start, naming every missing RBAC permission, rather than on the first job.
-  if (driver instanceof KubernetesDriver) await driver.preflight();
+  // Fail at start, saying what is missing (permissions, engine, isolation), rather than on the first job.
+  await driver.preflight();
+  const egress = await expandEgress(config.SANDBOX_EGRESS_ALLOW);
 
   // BullMQ workers block on Redis and must retry forever rather than fail a command.
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
@@ -52,6 +62,7 @@ export async function startWorker(config: Config, baseLogger: Logger): Promise<R
         isOwnerAlive: (owner) => isWorkerAlive(redis, owner),
         // A sandbox made just now may belong to a worker whose first beat is in flight.
         minAgeMs: config.WORKER_HEARTBEAT_TTL_MS,
+        selector: ownership,
       });
       if (report.reaped.length > 0)
         logger.info('reaped sandboxes of dead workers', { sandboxes: report.reaped });
@@ -77,7 +88,7 @@ export async function startWorker(config: Config, baseLogger: Logger): Promise<R
 
   const worker = new Worker<FixJobData, FixResult>(
     QUEUE_NAME,
-    createProcessor({ config, driver, redis, logger, workerId: id, metrics }),
+    createProcessor({ config, driver, redis, logger, workerId: id, ownership, egress, metrics }),
     {
       connection: redis.duplicate(),
       prefix: QUEUE_PREFIX,
@@ -100,6 +111,8 @@ export async function startWorker(config: Config, baseLogger: Logger): Promise<R
   await worker.waitUntilReady();
   logger.info('worker started', {
     driver: driver.name,
+    deployment,
+    egress,
     concurrency: config.WORKER_CONCURRENCY,
     queue: `${QUEUE_PREFIX}:${QUEUE_NAME}`,
   });
@@ -119,6 +132,7 @@ export async function startWorker(config: Config, baseLogger: Logger): Promise<R
     await heartbeat.stop().catch(() => {});
     subscriber.disconnect();
     redis.disconnect();
+    await driver.close();
     logger.info('worker stopped');
   };
   return {

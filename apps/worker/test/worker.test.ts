@@ -87,7 +87,11 @@ async function finished(job: Job<FixJobData>, timeoutMs = 90_000): Promise<Job<F
   );
 }
 
-const sandboxDirs = () => readdirSync(sandboxRoot).filter((name) => name.startsWith('sbx-'));
+// Local sandboxes of a deployment live in a folder of its own under the root.
+const sandboxDirs = () =>
+  readdirSync(sandboxRoot, { recursive: true, encoding: 'utf8' }).filter((name) =>
+    /(^|\/)sbx-[0-9a-f]{16}$/.test(name),
+  );
 
 describe('worker', () => {
   let worker: RunningWorker;

@@ -153,6 +153,35 @@ export const envSchema = z.object({
   FIX_TIMEOUT_SECONDS: int('Wall-clock limit for one fix job, sandbox included.', 1800, 10, 86_400),
 
   SANDBOX_DRIVER: z.enum(SANDBOX_DRIVERS).default('local').describe('Where fix commands run.'),
+  CI_FIXER_DEPLOYMENT: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$/, 'must be a short lower-case name such as prod-eu')
+    .optional()
+    .describe(
+      'Name of this deployment: its workers reap only sandboxes labelled with it, and local sandboxes live under <SANDBOX_LOCAL_ROOT>/<name>. Default: derived from REDIS_URL, so workers sharing a queue share a name.',
+    ),
+  SANDBOX_EGRESS_ALLOW: z
+    .string()
+    .default('registries')
+    .transform((value) =>
+      value
+        .split(',')
+        .map((entry) => entry.trim().toLowerCase())
+        .filter(Boolean),
+    )
+    .pipe(
+      z.array(
+        z
+          .string()
+          .regex(
+            /^(registries|(\*\.)?[a-z0-9.-]+(:\d{1,5})?|\[?[0-9a-f:.]+\]?(\/\d{1,3})?(:\d{1,5})?)$/,
+            'must be comma-separated host, host:port, *.domain, IP or CIDR entries, or `registries`',
+          ),
+      ),
+    )
+    .describe(
+      "What sandboxes may reach besides the job's git host, through their egress proxy: host, host:port, *.domain, IP or CIDR entries. `registries` stands for the package registries this host's npm, pip and Go are configured with.",
+    ),
   SANDBOX_COMMAND_TIMEOUT_SECONDS: int('Limit for one command inside a sandbox.', 900, 1, 86_400),
   SANDBOX_MAX_OUTPUT_BYTES: int(
     'Output kept per stream per command; the middle of longer output is dropped.',

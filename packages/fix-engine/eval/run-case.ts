@@ -2,9 +2,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { FixResult } from '@ci-fixer/jobs';
-import { LABELS, LocalDriver, MANAGED_BY, pickEnv, type SandboxDriver } from '@ci-fixer/sandbox';
+import {
+  expandEgress,
+  LABELS,
+  LocalDriver,
+  MANAGED_BY,
+  passthrough,
+  type SandboxDriver,
+} from '@ci-fixer/sandbox';
 import type { CorpusCase } from '../corpus/cases.ts';
-import { runFix, type FixOptions } from '../src/pipeline.ts';
+import { cacheEnvironment } from '../src/cache-env.ts';
+import { fixInSandbox } from '../src/fix-in-sandbox.ts';
+import type { FixOptions } from '../src/pipeline.ts';
 import { detectToolchains } from '../src/toolchain.ts';
 
 export interface CaseResult {
@@ -18,12 +27,15 @@ export interface CaseResult {
 
 export interface CaseRunOptions {
   driver?: SandboxDriver;
+  /** Root of the dependency caches, shared by every case of one run. */
   cacheDir?: string;
   agent?: FixOptions['agent'];
   commandTimeoutMs?: number;
 }
 
 const SANDBOX_ENV = ['NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'GIT_SSL_CAINFO'];
+const OWNER = 'fix-engine-eval';
+let registries: Promise<string[]> | undefined;
 
 let shared: LocalDriver | undefined;
 /**
@@ -43,29 +55,25 @@ export async function runCase(
 ): Promise<CaseResult> {
   const driver = options.driver ?? privateDriver();
   const started = performance.now();
-  const sandbox = await driver.create({
-    labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.owner]: 'fix-engine-eval' },
-    env: pickEnv(SANDBOX_ENV),
-    readOnlyHostPaths: [repoDir],
-    ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
-  });
-  let result: FixResult;
-  try {
-    result = await runFix({
-      sandbox,
-      request: {
-        repo: { url: pathToFileURL(repoDir).href },
-        command: corpusCase.command,
-        ...(corpusCase.workingDirectory ? { workingDirectory: corpusCase.workingDirectory } : {}),
-        ...(corpusCase.verifyCommand ? { verifyCommand: corpusCase.verifyCommand } : {}),
-      },
+  const inherited = passthrough(SANDBOX_ENV);
+  const result = await fixInSandbox(
+    driver,
+    {
+      repo: { url: pathToFileURL(repoDir).href },
+      command: corpusCase.command,
+      ...(corpusCase.workingDirectory ? { workingDirectory: corpusCase.workingDirectory } : {}),
+      ...(corpusCase.verifyCommand ? { verifyCommand: corpusCase.verifyCommand } : {}),
+    },
+    {
+      owner: OWNER,
+      env: inherited.env,
+      hostFiles: inherited.files,
+      egress: await (registries ??= expandEgress(['registries'])),
+      ...(options.cacheDir ? { cache: { root: options.cacheDir, scope: 'shared' as const } } : {}),
       commandTimeoutMs: options.commandTimeoutMs ?? 300_000,
-      ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
       ...(options.agent ? { agent: options.agent } : {}),
-    });
-  } finally {
-    await sandbox.destroy();
-  }
+    },
+  );
   const durationMs = Math.round(performance.now() - started);
   if (result.outcome !== 'fixed')
     return { case: corpusCase, result, verified: null, verifyDetail: '', durationMs };
@@ -85,24 +93,18 @@ async function checkPatch(
   cacheDir: string | undefined,
 ): Promise<{ ok: boolean; detail: string }> {
   if (!patch.trim()) return { ok: false, detail: 'fixed with an empty patch' };
+  // An independent check, not a fix: the same kind of sandbox fixInSandbox makes, with the same cache.
+  const sharedCache = cacheDir ? path.join(cacheDir, 'shared') : undefined;
+  const inherited = passthrough(SANDBOX_ENV);
   const sandbox = await driver.create({
-    labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.owner]: 'fix-engine-eval' },
-    env: pickEnv(SANDBOX_ENV),
-    readOnlyHostPaths: [repoDir],
-    ...(cacheDir ? { cacheDir } : {}),
+    labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.owner]: OWNER },
+    env: inherited.env,
+    readOnlyHostPaths: [repoDir, ...inherited.files],
+    egress: await (registries ??= expandEgress(['registries'])),
+    ...(sharedCache ? { cacheDir: sharedCache } : {}),
   });
   try {
-    const env = {
-      CI: 'true',
-      GOTOOLCHAIN: 'local',
-      ...(cacheDir
-        ? {
-            npm_config_cache: `${cacheDir}/npm`,
-            npm_config_store_dir: `${cacheDir}/pnpm-store`,
-            GOMODCACHE: `${cacheDir}/go/mod`,
-          }
-        : {}),
-    };
+    const env = { CI: 'true', ...cacheEnvironment(sandbox.cacheDir) };
     const cwd = corpusCase.workingDirectory ?? '.';
     const run = async (argv: string[], where = cwd) => {
       const result = await sandbox.exec(argv, { env, cwd: where, timeoutMs: 300_000 });

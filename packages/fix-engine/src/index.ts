@@ -1,4 +1,5 @@
 export { runFix, PlatformError, type FixOptions } from './pipeline.ts';
+export { fixInSandbox, gitEgress, type SandboxFixOptions } from './fix-in-sandbox.ts';
 export { diagnose, stripAnsi, eslintFixableCount, type DiagnoseOptions } from './diagnose/index.ts';
 export { installCommand, detectToolchains, type Toolchain } from './toolchain.ts';
 export { RECIPES, type Recipe } from './recipes/index.ts';

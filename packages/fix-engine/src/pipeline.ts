@@ -40,11 +40,6 @@ export interface FixOptions {
   gitAuthHeader?: string;
   /** Raw output of every command, for a person watching (the CLI). */
   onOutput?: (chunk: string, stream: 'stdout' | 'stderr') => void;
-  /**
-   * A directory inside the sandbox that outlives it, for package managers' download caches (npm, pnpm,
-   * yarn, Go modules and build cache, pip). The worker keys it per repository.
-   */
-  cacheDir?: string;
   /** The LLM agent, tried when no recipe fixes the failure; absent when no model is configured. */
   agent?: AgentOptions;
 }
@@ -97,7 +92,7 @@ class FixRun {
   constructor(options: FixOptions) {
     this.options = options;
     this.cwd = path.posix.normalize(options.request.workingDirectory ?? '.').replace(/^\.$/, '');
-    this.env = cacheEnvironment(options.cacheDir);
+    this.env = cacheEnvironment(options.sandbox.cacheDir);
   }
 
   async run(): Promise<FixResult> {

@@ -3,6 +3,8 @@ export const LABELS = {
   managedBy: 'app.kubernetes.io/managed-by',
   owner: 'ci-fixer.dev/owner',
   fixJob: 'ci-fixer.dev/fix-job',
+  /** The deployment (one Redis, one queue) whose workers own the sandbox; reapers look only at their own. */
+  deployment: 'ci-fixer.dev/deployment',
 } as const;
 
 export const MANAGED_BY = 'ci-fixer';

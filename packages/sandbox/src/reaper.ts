@@ -6,6 +6,8 @@ export interface ReapOptions {
   isOwnerAlive: (owner: string) => Promise<boolean>;
   /** Sandboxes younger than this are left alone, so a worker that just started is not raced. */
   minAgeMs?: number;
+  /** Only sandboxes carrying these labels as well: a deployment reaps its own, never another's. */
+  selector?: Record<string, string>;
 }
 
 export interface ReapReport {
@@ -18,7 +20,7 @@ export async function reapOrphans(driver: SandboxDriver, options: ReapOptions): 
   const report: ReapReport = { reaped: [], failed: [] };
   const alive = new Map<string, boolean>();
   const now = Date.now();
-  for (const sandbox of await driver.list({ [LABELS.managedBy]: MANAGED_BY })) {
+  for (const sandbox of await driver.list({ ...options.selector, [LABELS.managedBy]: MANAGED_BY })) {
     if (now - sandbox.createdAt.getTime() < (options.minAgeMs ?? 0)) continue;
     const owner = sandbox.labels[LABELS.owner];
     if (owner) {

@@ -22,8 +22,12 @@ export interface SandboxSpec {
   /** Environment every command starts with; nothing of the worker's own environment leaks in. */
   env?: Record<string, string>;
   limits?: SandboxLimits;
-  /** Whether commands may reach the network (clone and install need it). Defaults to true. */
-  network?: boolean;
+  /**
+   * What commands may reach over the network: `host`, `host:port`, `*.domain`, an IP address or a CIDR,
+   * each allowed through the sandbox's egress path and nothing else. Absent or empty: no network at all.
+   * Clone and install need the job's git host and the package registries here.
+   */
+  egress?: readonly string[];
   /** Host paths made visible read-only, for local `file://` repositories; only the local driver has a host. */
   readOnlyHostPaths?: string[];
   /** The sandbox ends itself after this long, even if its owner never destroys it. */
@@ -64,6 +68,8 @@ export interface ExecResult {
 
 export interface Sandbox {
   readonly id: string;
+  /** The spec's `cacheDir` as commands see it, when the driver mounted one; absent otherwise. */
+  readonly cacheDir?: string;
   /** Absolute path inside the sandbox where work happens; relative paths resolve against it. */
   readonly workdir: string;
   readonly labels: Readonly<Record<string, string>>;
@@ -80,13 +86,30 @@ export interface SandboxInfo {
   createdAt: Date;
 }
 
+/** Spec fields that only some drivers can honour; a spec that asks for more is refused with a SandboxError. */
+export interface DriverCapabilities {
+  /** `readOnlyHostPaths`: the driver shares a host with the worker. */
+  hostPaths: boolean;
+  /** `cacheDir`: a worker-host directory mounted read-write. */
+  cacheDir: boolean;
+}
+
 export interface SandboxDriver {
   readonly name: DriverName;
+  readonly capabilities: DriverCapabilities;
+  /**
+   * Checks, before the first sandbox, that this driver can give the isolation it promises here (engine,
+   * image, permissions, isolation tools), and clears what a dead owner on this host left behind. Fails with
+   * a SandboxError that says what is missing and what to do.
+   */
+  preflight(): Promise<void>;
   create(spec: SandboxSpec): Promise<Sandbox>;
   /** Sandboxes of this driver whose labels include every pair in `selector`. */
   list(selector?: Record<string, string>): Promise<SandboxInfo[]>;
   /** Destroys a sandbox by id, whoever created it; a missing sandbox is not an error. */
   destroy(id: string): Promise<void>;
+  /** Frees what the driver itself holds (connections, the egress proxy); sandboxes are left as they are. */
+  close(): Promise<void>;
 }
 
 export class SandboxError extends Error {

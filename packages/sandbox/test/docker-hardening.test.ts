@@ -34,8 +34,8 @@ describe('docker driver hardening', () => {
   });
 
   it('has only loopback without network, and an interface with it', async () => {
-    const offline = await create({ network: false });
-    const online = await create({ network: true });
+    const offline = await create({});
+    const online = await create({ egress: ['example.invalid'] });
     expect((await run(offline, 'ls /sys/class/net')).stdout.split(/\s+/).filter(Boolean)).toEqual(['lo']);
     expect((await run(online, 'ls /sys/class/net')).stdout.split(/\s+/).filter(Boolean)).toContain('eth0');
   });
@@ -43,7 +43,7 @@ describe('docker driver hardening', () => {
   describe('in a default sandbox', () => {
     let sandbox: Sandbox;
     beforeAll(async () => {
-      sandbox = await create({ network: false, limits: { memoryBytes: 256 * MB, pids: 128, cpus: 0.5 } });
+      sandbox = await create({ limits: { memoryBytes: 256 * MB, pids: 128, cpus: 0.5 } });
     });
 
     it('runs as uid 1000 with no effective capabilities', async () => {
@@ -81,7 +81,7 @@ describe('docker driver hardening', () => {
       } finally {
         delete process.env.CI_FIXER_HARDENING_PROBE;
       }
-      const withEnv = await create({ network: false, env: { SPEC_VAR: 'from spec' } });
+      const withEnv = await create({ env: { SPEC_VAR: 'from spec' } });
       expect((await run(withEnv, 'echo "$SPEC_VAR"')).stdout).toBe('from spec\n');
     });
 
@@ -107,7 +107,7 @@ describe('docker driver hardening', () => {
     writeFileSync(path.join(dir, 'hello.txt'), 'from the host\n');
     // mkdtemp makes it 0700 for this process's user; the sandbox runs as uid 1000.
     chmodSync(dir, 0o755);
-    const sandbox = await create({ network: false, readOnlyHostPaths: [dir] });
+    const sandbox = await create({ readOnlyHostPaths: [dir] });
     expect((await run(sandbox, `cat ${dir}/hello.txt`)).stdout).toBe('from the host\n');
     const write = await run(sandbox, `touch ${dir}/new`);
     expect(write.exitCode).not.toBe(0);
@@ -115,7 +115,7 @@ describe('docker driver hardening', () => {
   });
 
   it('ends a sandbox by itself after maxLifetimeSeconds', async () => {
-    const sandbox = await create({ network: false, maxLifetimeSeconds: 2 });
+    const sandbox = await create({ maxLifetimeSeconds: 2 });
     expect((await driver.list({ [LABELS.owner]: owner })).map((info) => info.id)).toContain(sandbox.id);
     // Polled with a generous deadline: this checks that it ends, not how fast.
     const deadline = Date.now() + 30_000;

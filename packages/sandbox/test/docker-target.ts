@@ -17,6 +17,6 @@ export async function dockerTarget(
     );
   }
   const driver = new DockerDriver({ image: TEST_IMAGE, ...options });
-  await driver.check();
+  await driver.preflight();
   return { driver, image: TEST_IMAGE };
 }

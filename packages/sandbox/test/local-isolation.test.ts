@@ -14,7 +14,6 @@ describe('local driver under bubblewrap', () => {
     process.env.CI_FIXER_TEST_SECRET = 'worker-secret-value';
     sandbox = await driver.create({
       labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.owner]: 'isolation' },
-      network: false,
     });
   });
   afterAll(async () => {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
@@ -24,7 +25,7 @@ export interface DockerDriverOptions {
   docker?: Docker;
   /** Image for sandboxes whose spec names none. */
   image?: string;
-  /** Network for sandboxes that may use one (`spec.network` true or unset); `none` cuts every sandbox off. */
+  /** Network for sandboxes with an egress allow-list; `none` cuts every sandbox off. */
   network?: string;
   /** `uid:gid` commands run as; numeric, so that it means the same in every image and on every engine. */
   user?: string;
@@ -64,6 +65,8 @@ const DEFAULTS = {
  */
 export class DockerDriver implements SandboxDriver {
   readonly name = 'docker' as const;
+  /** Host paths are paths on the engine's host: they make sense when it is the worker's host. */
+  readonly capabilities = { hostPaths: true, cacheDir: true };
   readonly docker: Docker;
   private readonly image: string;
   private readonly network: string;
@@ -93,8 +96,10 @@ export class DockerDriver implements SandboxDriver {
     this.defaultMaxLifetimeSeconds = options.defaultMaxLifetimeSeconds ?? DEFAULTS.maxLifetimeSeconds;
   }
 
+  async close(): Promise<void> {}
+
   /** Fails with a message that names the endpoint when the engine does not answer. */
-  async check(): Promise<void> {
+  async preflight(): Promise<void> {
     try {
       await this.docker.ping();
     } catch (error) {
@@ -111,6 +116,8 @@ export class DockerDriver implements SandboxDriver {
     const id = `sbx-${randomBytes(8).toString('hex')}`;
     const image = spec.image ?? this.image;
     await this.ensureImage(image);
+    // The engine refuses a bind mount whose source is missing; the cache outlives sandboxes, so make it here.
+    if (spec.cacheDir) await mkdir(spec.cacheDir, { recursive: true, mode: 0o777 });
     const engine = await this.detectEngine();
     const limits = { ...this.limits, ...spec.limits };
     const lifetime = Math.max(1, Math.ceil(spec.maxLifetimeSeconds ?? this.defaultMaxLifetimeSeconds));
@@ -143,7 +150,7 @@ export class DockerDriver implements SandboxDriver {
           ReadonlyRootfs: true,
           CapDrop: ['ALL'],
           SecurityOpt: ['no-new-privileges'],
-          NetworkMode: spec.network === false ? 'none' : this.network,
+          NetworkMode: spec.egress?.length ? this.network : 'none',
           ...(limits.memoryBytes ? { Memory: limits.memoryBytes, MemorySwap: limits.memoryBytes } : {}),
           ...(limits.cpus ? { NanoCpus: Math.round(limits.cpus * 1e9) } : {}),
           ...(limits.pids ? { PidsLimit: limits.pids } : {}),
@@ -151,12 +158,10 @@ export class DockerDriver implements SandboxDriver {
             '/tmp': `rw,nosuid,nodev,exec,mode=1777${tmpfsSize}`,
             [this.home]: `rw,nosuid,nodev,exec${tmpfsSize}${ownedByUser}`,
           },
-          Mounts: (spec.readOnlyHostPaths ?? []).map((hostPath) => {
-            if (!path.isAbsolute(hostPath)) {
-              throw new SandboxError(`read-only host path must be absolute: ${hostPath}`, { sandboxId: id });
-            }
-            return { Type: 'bind' as const, Source: hostPath, Target: hostPath, ReadOnly: true };
-          }),
+          Mounts: [
+            ...(spec.readOnlyHostPaths ?? []).map((hostPath) => hostMount(hostPath, true, id)),
+            ...(spec.cacheDir ? [hostMount(spec.cacheDir, false, id)] : []),
+          ],
         },
       })
       .catch((error: unknown) => {
@@ -175,7 +180,7 @@ export class DockerDriver implements SandboxDriver {
         cause: error,
       });
     }
-    return new DockerSandbox(this, container, id, spec.labels, this.owner, this.defaults);
+    return new DockerSandbox(this, container, id, spec, this.owner, this.defaults);
   }
 
   async list(selector: Record<string, string> = {}): Promise<SandboxInfo[]> {
@@ -270,6 +275,7 @@ export class DockerDriver implements SandboxDriver {
 
 class DockerSandbox implements Sandbox {
   readonly id: string;
+  readonly cacheDir: string | undefined;
   readonly workdir = DOCKER_WORKDIR;
   readonly labels: Readonly<Record<string, string>>;
   private readonly driver: DockerDriver;
@@ -283,14 +289,15 @@ class DockerSandbox implements Sandbox {
     driver: DockerDriver,
     container: Docker.Container,
     id: string,
-    labels: Record<string, string>,
+    spec: SandboxSpec,
     owner: Owner,
     defaults: { timeoutMs: number; maxOutputBytes: number },
   ) {
     this.driver = driver;
     this.container = container;
     this.id = id;
-    this.labels = { ...labels };
+    this.cacheDir = spec.cacheDir;
+    this.labels = { ...spec.labels };
     this.owner = owner;
     this.defaults = defaults;
   }
@@ -403,6 +410,13 @@ class DockerSandbox implements Sandbox {
         : reason(error);
     return new SandboxError(`${what} in sandbox ${this.id}: ${detail}`, { sandboxId: this.id, cause: error });
   }
+}
+
+/** A bind mount at the same path inside; only meaningful when the engine runs on the worker's host. */
+function hostMount(hostPath: string, readOnly: boolean, sandboxId: string) {
+  if (!path.isAbsolute(hostPath))
+    throw new SandboxError(`host path must be absolute: ${hostPath}`, { sandboxId });
+  return { Type: 'bind' as const, Source: hostPath, Target: hostPath, ReadOnly: readOnly };
 }
 
 async function exists(container: Docker.Container): Promise<boolean> {

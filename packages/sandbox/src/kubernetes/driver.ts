@@ -74,6 +74,7 @@ const ID_PATTERN = /^cif-[a-z0-9-]{1,60}$/;
  */
 export class KubernetesDriver implements SandboxDriver {
   readonly name = 'kubernetes' as const;
+  readonly capabilities = { hostPaths: false, cacheDir: false };
   readonly namespace: string;
   readonly kubeConfig: KubeConfig;
   readonly settings: PodSettings;
@@ -128,6 +129,8 @@ export class KubernetesDriver implements SandboxDriver {
     return preflightKubernetes(this.kubeConfig, this.namespace);
   }
 
+  async close(): Promise<void> {}
+
   /** The API server's address and version, for logs and benchmark reports. */
   async describeCluster(): Promise<string> {
     const version = await this.kubeConfig.makeApiClient(VersionApi).getCode();
@@ -136,6 +139,10 @@ export class KubernetesDriver implements SandboxDriver {
 
   async create(spec: SandboxSpec): Promise<Sandbox> {
     assertValidLabels(spec.labels);
+    for (const field of ['cacheDir', 'readOnlyHostPaths'] as const) {
+      if (spec[field]?.length)
+        throw new SandboxError(`the kubernetes driver cannot honour spec.${field}: a pod has no worker host`);
+    }
     const name = jobName(spec.labels[LABELS.fixJob]);
     const body = buildJob(this.settings, {
       name,

@@ -15,6 +15,7 @@ import {
   type SandboxInfo,
   type SandboxSpec,
 } from '../types.ts';
+import { defaultLocalRoot } from './root.ts';
 import { bwrapArgs, resolveIsolation, type LocalIsolation } from './isolation.ts';
 import { isAlive, killGroup, processStartTime } from './process-group.ts';
 
@@ -39,16 +40,13 @@ interface SandboxMeta {
 const ID_PATTERN = /^sbx-[0-9a-f]{16}$/;
 const META_FILE = 'sandbox.json';
 
-export function defaultLocalRoot(): string {
-  return path.join(os.tmpdir(), 'ci-fixer-sandboxes');
-}
-
 /**
  * Sandboxes as directories on this host. Each command runs in its own process group, under bubblewrap
  * when it works here: the host read-only, a private /tmp, no capabilities and no credentials.
  */
 export class LocalDriver implements SandboxDriver {
   readonly name = 'local' as const;
+  readonly capabilities = { hostPaths: true, cacheDir: true };
   readonly root: string;
   readonly isolation: LocalIsolation;
   private readonly defaultTimeoutMs: number;
@@ -60,6 +58,13 @@ export class LocalDriver implements SandboxDriver {
     this.defaultTimeoutMs = options.defaultTimeoutMs ?? 15 * 60_000;
     this.defaultMaxOutputBytes = options.defaultMaxOutputBytes ?? 1_048_576;
   }
+
+  /** Bubblewrap was checked when the driver was made; what is left is the litter of dead owners here. */
+  async preflight(): Promise<void> {
+    await this.sweepDeadOwners();
+  }
+
+  async close(): Promise<void> {}
 
   async create(spec: SandboxSpec): Promise<Sandbox> {
     assertValidLabels(spec.labels);
@@ -143,6 +148,7 @@ export class LocalDriver implements SandboxDriver {
 
 class LocalSandbox implements Sandbox {
   readonly id: string;
+  readonly cacheDir: string | undefined;
   readonly workdir: string;
   readonly labels: Readonly<Record<string, string>>;
   private readonly driver: LocalDriver;
@@ -164,6 +170,7 @@ class LocalSandbox implements Sandbox {
     this.spec = spec;
     this.defaults = defaults;
     this.id = meta.id;
+    this.cacheDir = spec.cacheDir;
     this.labels = meta.labels;
     this.dir = dir;
     this.workdir = path.join(dir, 'workspace');
@@ -197,7 +204,7 @@ class LocalSandbox implements Sandbox {
                 readOnly: this.spec.readOnlyHostPaths ?? [],
                 cwd,
                 env,
-                network: this.spec.network ?? true,
+                network: (this.spec.egress?.length ?? 0) > 0,
               },
               argv,
             ),

@@ -1,5 +1,7 @@
+import path from 'node:path';
 import type { Config } from '@ci-fixer/config';
-import { DockerDriver, KubernetesDriver, LocalDriver, type SandboxDriver } from '@ci-fixer/sandbox';
+import type { SandboxDriver } from './types.ts';
+import { defaultLocalRoot } from './local/root.ts';
 
 export interface DriverSetup {
   driver: SandboxDriver;
@@ -7,12 +9,17 @@ export interface DriverSetup {
   warnings: string[];
 }
 
-/** The sandbox driver SANDBOX_DRIVER names, configured from the SANDBOX_* settings. */
-export function createDriver(config: Config): DriverSetup {
+/**
+ * The sandbox driver SANDBOX_DRIVER names, configured from the SANDBOX_* settings: the one factory worker,
+ * CLI and benchmarks share. Each driver's module (and its client library) is loaded only when chosen.
+ * Local sandboxes of one deployment live under a root of their own, so that owners never mix.
+ */
+export async function createDriver(config: Config, deployment: string): Promise<DriverSetup> {
   switch (config.SANDBOX_DRIVER) {
     case 'local': {
+      const { LocalDriver } = await import('./local/driver.ts');
       const driver = new LocalDriver({
-        ...(config.SANDBOX_LOCAL_ROOT ? { root: config.SANDBOX_LOCAL_ROOT } : {}),
+        root: path.join(config.SANDBOX_LOCAL_ROOT ?? defaultLocalRoot(), deployment),
         isolation: config.SANDBOX_LOCAL_ISOLATION,
         defaultTimeoutMs: config.SANDBOX_COMMAND_TIMEOUT_SECONDS * 1000,
         defaultMaxOutputBytes: config.SANDBOX_MAX_OUTPUT_BYTES,
@@ -27,6 +34,7 @@ export function createDriver(config: Config): DriverSetup {
       return { driver, warnings };
     }
     case 'docker': {
+      const { DockerDriver } = await import('./docker/driver.ts');
       const driver = new DockerDriver({
         image: config.SANDBOX_IMAGE,
         network: config.SANDBOX_NETWORK,
@@ -47,6 +55,7 @@ export function createDriver(config: Config): DriverSetup {
     }
     case 'kubernetes': {
       // KUBECONFIG, or the in-cluster ServiceAccount when the worker runs in a pod.
+      const { KubernetesDriver } = await import('./kubernetes/driver.ts');
       const driver = new KubernetesDriver({
         namespace: config.K8S_NAMESPACE,
         image: config.SANDBOX_IMAGE,

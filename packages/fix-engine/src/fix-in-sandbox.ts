@@ -1,0 +1,86 @@
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import type { FixRequest, FixResult } from '@ci-fixer/jobs';
+import { LABELS, MANAGED_BY, toLabelValue, type Sandbox, type SandboxDriver } from '@ci-fixer/sandbox';
+import { dependencyCacheDir } from './cache-env.ts';
+import { runFix, type FixOptions } from './pipeline.ts';
+
+export interface SandboxFixOptions extends Omit<FixOptions, 'sandbox' | 'request'> {
+  /** Who owns the sandbox: a worker id, or the CLI's own; a reaper destroys sandboxes of dead owners. */
+  owner: string;
+  /** The fix job the sandbox is for, shown in its labels. */
+  jobId?: string;
+  /** Further labels, such as the deployment the owner belongs to. */
+  labels?: Record<string, string>;
+  /** Environment every command starts with (trust stores, proxies of the operator's choosing). */
+  env?: Record<string, string>;
+  /** Host files those variables name (CA bundles), shown read-only where the driver shares the host. */
+  hostFiles?: readonly string[];
+  /** Hosts the sandbox may reach besides the repository's own git host: the package registries. */
+  egress: readonly string[];
+  /** Dependency caches kept across jobs, where the driver can mount them. */
+  cache?: { root: string; scope: 'repository' | 'shared' };
+  /** The sandbox ends itself after this long even if nobody destroys it. */
+  maxLifetimeSeconds?: number;
+  /** Called once the sandbox exists, with how long creating it took. */
+  onSandbox?: (sandbox: Sandbox, createMs: number) => void;
+}
+
+/**
+ * The one way to run a fix: creates a sandbox for the request, runs the pipeline in it and always destroys
+ * it. Worker, CLI, evaluation and benchmarks all come through here, so that what a sandbox may reach and
+ * see is decided in one place.
+ */
+export async function fixInSandbox(
+  driver: SandboxDriver,
+  request: FixRequest,
+  options: SandboxFixOptions,
+): Promise<FixResult> {
+  const { owner, jobId, labels, env, hostFiles, egress, cache, maxLifetimeSeconds, onSandbox, ...fix } =
+    options;
+  const localRepo = localRepoPath(request.repo.url);
+  const hostPaths = driver.capabilities.hostPaths ? [...localRepo, ...(hostFiles ?? [])] : [];
+  const cacheDir =
+    cache && driver.capabilities.cacheDir
+      ? dependencyCacheDir(cache.root, request.repo.url, cache.scope)
+      : undefined;
+  const creating = performance.now();
+  const sandbox = await driver.create({
+    labels: {
+      ...labels,
+      [LABELS.managedBy]: MANAGED_BY,
+      [LABELS.owner]: toLabelValue(owner),
+      ...(jobId ? { [LABELS.fixJob]: toLabelValue(jobId) } : {}),
+    },
+    egress: [...gitEgress(request.repo.url), ...egress],
+    ...(env ? { env } : {}),
+    ...(hostPaths.length ? { readOnlyHostPaths: [...new Set(hostPaths)] } : {}),
+    ...(cacheDir ? { cacheDir } : {}),
+    ...(maxLifetimeSeconds ? { maxLifetimeSeconds } : {}),
+  });
+  onSandbox?.(sandbox, performance.now() - creating);
+  try {
+    return await runFix({ ...fix, sandbox, request });
+  } finally {
+    await sandbox.destroy();
+  }
+}
+
+/** The egress entry for a repository's git host: `host:port` of an https or ssh URL; none for local paths. */
+export function gitEgress(url: string): string[] {
+  if (localRepoPath(url).length > 0) return [];
+  const scp = /^(?:[^@/]+@)?([^:/]+):(?!\/\/)/.exec(url);
+  if (scp && !url.includes('://')) return [`${scp[1]!.toLowerCase()}:22`];
+  try {
+    const parsed = new URL(url);
+    const port = parsed.port || (parsed.protocol === 'ssh:' ? '22' : '443');
+    return [`${parsed.hostname.toLowerCase()}:${port}`];
+  } catch {
+    return [];
+  }
+}
+
+function localRepoPath(url: string): string[] {
+  if (url.startsWith('file://')) return [fileURLToPath(url)];
+  return path.isAbsolute(url) ? [url] : [];
+}
