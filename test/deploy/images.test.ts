@@ -131,7 +131,7 @@ describe('running against the real Redis', () => {
   test('the worker heartbeats (HEALTHCHECK passes) and stops cleanly on SIGTERM', async () => {
     const worker = await start('worker', 'ci-fixer/worker:latest', {
       REDIS_URL,
-      SANDBOX_LOCAL_ISOLATION: 'none',
+      SANDBOX_ISOLATION: 'none',
     });
     await waitFor('the worker HEALTHCHECK to pass', async () =>
       (await podman(['healthcheck', 'run', worker])).code === 0 ? true : undefined,

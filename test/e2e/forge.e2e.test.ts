@@ -123,7 +123,7 @@ beforeAll(async () => {
       config,
       driver: new LocalDriver({
         root: config.SANDBOX_LOCAL_ROOT!,
-        isolation: config.SANDBOX_LOCAL_ISOLATION,
+        isolation: config.SANDBOX_ISOLATION,
       }),
       redis: connection,
       logger: createLogger({ service: 'worker-test', level: 'error' }),

@@ -53,10 +53,10 @@ async function main(argv: string[]): Promise<number> {
   const config = loadConfig();
   const request = buildRequest(target, values, config.CI_FIXER_REPO_HOSTS);
   // Sandboxes of CLI runs live apart from any worker's, so that neither reaps the other's.
-  const { driver, warnings } = await createDriver(config, 'cli');
+  const driver = await createDriver(config, 'cli');
   const say = (line: string) => process.stderr.write(`${line}\n`);
+  const { warnings } = await driver.preflight();
   for (const warning of warnings) say(`warning: ${warning}`);
-  await driver.preflight();
   const inherited = passthrough(config.SANDBOX_ENV_PASSTHROUGH);
   const egress = await expandEgress(config.SANDBOX_EGRESS_ALLOW);
   const abort = new AbortController();

@@ -41,10 +41,10 @@ export async function startWorker(config: Config, baseLogger: Logger): Promise<R
   const logger = baseLogger.child({ workerId: id });
   const deployment = deploymentName(config);
   const ownership = { [LABELS.deployment]: deployment };
-  const { driver, warnings } = await createDriver(config, deployment);
-  for (const warning of warnings) logger.warn(warning);
+  const driver = await createDriver(config, deployment);
   // Fail at start, saying what is missing (permissions, engine, isolation), rather than on the first job.
-  await driver.preflight();
+  const preflight = await driver.preflight();
+  for (const warning of preflight.warnings) logger.warn(warning);
   const egress = await expandEgress(config.SANDBOX_EGRESS_ALLOW);
 
   // BullMQ workers block on Redis and must retry forever rather than fail a command.
@@ -111,6 +111,7 @@ export async function startWorker(config: Config, baseLogger: Logger): Promise<R
   await worker.waitUntilReady();
   logger.info('worker started', {
     driver: driver.name,
+    isolation: preflight.isolation,
     deployment,
     egress,
     concurrency: config.WORKER_CONCURRENCY,

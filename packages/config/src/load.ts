@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ENV_NAMES, envSchema, type Config } from './schema.ts';
+import { crossFieldRules, ENV_NAMES, envSchema, type Config } from './schema.ts';
 
 export class ConfigError extends Error {
   readonly problems: readonly string[];
@@ -20,7 +20,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (value !== undefined && value !== '') relevant[name] = value;
   }
   const parsed = envSchema.safeParse(relevant);
-  if (parsed.success) return parsed.data;
+  if (parsed.success) {
+    const problems = crossFieldRules
+      .map((rule) => rule(parsed.data))
+      .filter((problem) => problem !== undefined);
+    if (problems.length > 0) throw new ConfigError(problems);
+    return parsed.data;
+  }
   throw new ConfigError(parsed.error.issues.map((issue) => describeIssue(issue, relevant)));
 }
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { bool, int } from './fields.ts';
+import { SANDBOX_DEFAULTS } from '@ci-fixer/sandbox/defaults';
 import { forgeSettings } from './forge-settings.ts';
 
 /**
@@ -72,7 +73,7 @@ const jsonTolerations = z
   .pipe(z.array(toleration, { error: 'must be a JSON array of tolerations' }));
 
 export const SANDBOX_DRIVERS = ['local', 'docker', 'kubernetes'] as const;
-export const LOCAL_ISOLATION_MODES = ['auto', 'bwrap', 'none'] as const;
+export const ISOLATION_MODES = ['bwrap', 'none'] as const;
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
 
 // Trust stores and proxies: what a sandbox needs to reach git hosts and registries the way the worker does.
@@ -182,7 +183,12 @@ export const envSchema = z.object({
     .describe(
       "What sandboxes may reach besides the job's git host, through their egress proxy: host, host:port, *.domain, IP or CIDR entries. `registries` stands for the package registries this host's npm, pip and Go are configured with.",
     ),
-  SANDBOX_COMMAND_TIMEOUT_SECONDS: int('Limit for one command inside a sandbox.', 900, 1, 86_400),
+  SANDBOX_COMMAND_TIMEOUT_SECONDS: int(
+    'Limit for one command inside a sandbox.',
+    SANDBOX_DEFAULTS.commandTimeoutSeconds,
+    1,
+    86_400,
+  ),
   SANDBOX_MAX_OUTPUT_BYTES: int(
     'Output kept per stream per command; the middle of longer output is dropped.',
     1_048_576,
@@ -220,16 +226,22 @@ export const envSchema = z.object({
     .default(2)
     .describe('CPUs one container sandbox may use; fractions allowed (0.5).'),
   SANDBOX_MEMORY_MB: int(
-    'Memory limit of one container sandbox, its /tmp and $HOME tmpfs included; no swap beyond it.',
-    4096,
+    'Memory limit of one sandbox (local: a memory cgroup; containers: their /tmp and $HOME tmpfs included); no swap beyond it.',
+    SANDBOX_DEFAULTS.limits.memoryMb,
     64,
     1_048_576,
   ),
   SANDBOX_PIDS: int(
-    'Most processes and threads one container sandbox may hold at once.',
-    1024,
+    'Most processes and threads one sandbox may hold at once (local: a pids cgroup; docker: PidsLimit; kubernetes: the kubelet podPidsLimit).',
+    SANDBOX_DEFAULTS.limits.pids,
     16,
     1_000_000,
+  ),
+  SANDBOX_DISK_MB: int(
+    'Disk one sandbox may fill: the largest file a command may write on the local driver (RLIMIT_FSIZE).',
+    SANDBOX_DEFAULTS.limits.diskMb,
+    16,
+    10_485_760,
   ),
   SANDBOX_NETWORK: z
     .string()
@@ -349,15 +361,27 @@ export const envSchema = z.object({
     20,
   ),
 
-  SANDBOX_LOCAL_ISOLATION: z
-    .enum(LOCAL_ISOLATION_MODES)
-    .default('auto')
-    .describe('`bwrap` requires bubblewrap, `none` runs plain processes, `auto` uses bwrap when installed.'),
+  SANDBOX_ISOLATION: z
+    .enum(ISOLATION_MODES)
+    .default('bwrap')
+    .describe(
+      'Local driver: `bwrap` runs every command under bubblewrap (required; the worker refuses to start without it); `none` runs plain processes with no isolation, for development only, and is refused when NODE_ENV=production.',
+    ),
 
   ...forgeSettings,
 });
 
 export type Config = z.infer<typeof envSchema>;
+
+/** Rules across variables; each names the variables involved. */
+export const crossFieldRules: ((config: Config) => string | undefined)[] = [
+  (config) =>
+    config.NODE_ENV === 'production' &&
+    config.SANDBOX_DRIVER === 'local' &&
+    config.SANDBOX_ISOLATION === 'none'
+      ? 'SANDBOX_ISOLATION: `none` (no isolation) is refused when NODE_ENV=production; install bubblewrap and use `bwrap`, or a container driver'
+      : undefined,
+];
 export type EnvName = keyof typeof envSchema.shape;
 
 export const ENV_NAMES = Object.keys(envSchema.shape) as EnvName[];

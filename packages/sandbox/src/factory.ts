@@ -3,39 +3,30 @@ import type { Config } from '@ci-fixer/config';
 import type { SandboxDriver } from './types.ts';
 import { defaultLocalRoot } from './local/root.ts';
 
-export interface DriverSetup {
-  driver: SandboxDriver;
-  /** What an operator should know about the isolation this driver gives here. */
-  warnings: string[];
-}
-
 /**
  * The sandbox driver SANDBOX_DRIVER names, configured from the SANDBOX_* settings: the one factory worker,
  * CLI and benchmarks share. Each driver's module (and its client library) is loaded only when chosen.
  * Local sandboxes of one deployment live under a root of their own, so that owners never mix.
  */
-export async function createDriver(config: Config, deployment: string): Promise<DriverSetup> {
+export async function createDriver(config: Config, deployment: string): Promise<SandboxDriver> {
   switch (config.SANDBOX_DRIVER) {
     case 'local': {
       const { LocalDriver } = await import('./local/driver.ts');
-      const driver = new LocalDriver({
+      return new LocalDriver({
         root: path.join(config.SANDBOX_LOCAL_ROOT ?? defaultLocalRoot(), deployment),
-        isolation: config.SANDBOX_LOCAL_ISOLATION,
+        isolation: config.SANDBOX_ISOLATION,
+        limits: {
+          memoryBytes: config.SANDBOX_MEMORY_MB * 1_048_576,
+          pids: config.SANDBOX_PIDS,
+          diskBytes: config.SANDBOX_DISK_MB * 1_048_576,
+        },
         defaultTimeoutMs: config.SANDBOX_COMMAND_TIMEOUT_SECONDS * 1000,
         defaultMaxOutputBytes: config.SANDBOX_MAX_OUTPUT_BYTES,
       });
-      const warnings =
-        driver.isolation === 'none'
-          ? [
-              'bubblewrap is not available: sandboxes are plain processes that can read this host and reach its network. ' +
-                'Install bubblewrap, or use a container driver for code you do not trust.',
-            ]
-          : [];
-      return { driver, warnings };
     }
     case 'docker': {
       const { DockerDriver } = await import('./docker/driver.ts');
-      const driver = new DockerDriver({
+      return new DockerDriver({
         image: config.SANDBOX_IMAGE,
         network: config.SANDBOX_NETWORK,
         user: config.SANDBOX_USER,
@@ -47,16 +38,11 @@ export async function createDriver(config: Config, deployment: string): Promise<
         defaultTimeoutMs: config.SANDBOX_COMMAND_TIMEOUT_SECONDS * 1000,
         defaultMaxOutputBytes: config.SANDBOX_MAX_OUTPUT_BYTES,
       });
-      const warnings =
-        config.SANDBOX_NETWORK === 'none'
-          ? ['SANDBOX_NETWORK=none: sandboxes cannot clone or install from the network.']
-          : [];
-      return { driver, warnings };
     }
     case 'kubernetes': {
       // KUBECONFIG, or the in-cluster ServiceAccount when the worker runs in a pod.
       const { KubernetesDriver } = await import('./kubernetes/driver.ts');
-      const driver = new KubernetesDriver({
+      return new KubernetesDriver({
         namespace: config.K8S_NAMESPACE,
         image: config.SANDBOX_IMAGE,
         serviceAccountName: config.K8S_SANDBOX_SERVICE_ACCOUNT,
@@ -75,13 +61,6 @@ export async function createDriver(config: Config, deployment: string): Promise<
         defaultTimeoutMs: config.SANDBOX_COMMAND_TIMEOUT_SECONDS * 1000,
         defaultMaxOutputBytes: config.SANDBOX_MAX_OUTPUT_BYTES,
       });
-      const warnings = config.K8S_RUNTIME_CLASS
-        ? []
-        : [
-            'K8S_RUNTIME_CLASS is not set: sandbox pods share the node kernel (runc). ' +
-              'Set a gVisor or Kata runtime class for code you do not trust.',
-          ];
-      return { driver, warnings };
     }
   }
 }

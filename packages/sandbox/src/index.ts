@@ -4,7 +4,7 @@ export { OutputBuffer } from './output-buffer.ts';
 export { reapOrphans, type ReapOptions, type ReapReport } from './reaper.ts';
 export { LocalDriver, type LocalDriverOptions } from './local/driver.ts';
 export { defaultLocalRoot } from './local/root.ts';
-export { createDriver, type DriverSetup } from './factory.ts';
+export { createDriver } from './factory.ts';
 export { pickEnv, passthrough } from './env.ts';
 export { DockerDriver, DOCKER_WORKDIR, type DockerDriverOptions } from './docker/driver.ts';
 export { KubernetesDriver, K8S_DEFAULTS, type KubernetesDriverOptions } from './kubernetes/driver.ts';

@@ -12,6 +12,8 @@ export interface SandboxLimits {
   cpus?: number;
   memoryBytes?: number;
   pids?: number;
+  /** Disk a sandbox may fill: the workspace on container drivers, the largest file on the local one. */
+  diskBytes?: number;
 }
 
 export interface SandboxSpec {
@@ -63,6 +65,8 @@ export interface ExecResult {
   stderrTruncated: boolean;
   timedOut: boolean;
   aborted: boolean;
+  /** A sandbox limit that ended the command (the kernel's OOM killer, the file-size limit), when known. */
+  limit?: 'memory' | 'file size';
   durationMs: number;
 }
 
@@ -86,6 +90,12 @@ export interface SandboxInfo {
   createdAt: Date;
 }
 
+/** What preflight found: the isolation in force, in words for the start-up log, and what weakens it. */
+export interface PreflightReport {
+  isolation: string;
+  warnings: string[];
+}
+
 /** Spec fields that only some drivers can honour; a spec that asks for more is refused with a SandboxError. */
 export interface DriverCapabilities {
   /** `readOnlyHostPaths`: the driver shares a host with the worker. */
@@ -102,7 +112,7 @@ export interface SandboxDriver {
    * image, permissions, isolation tools), and clears what a dead owner on this host left behind. Fails with
    * a SandboxError that says what is missing and what to do.
    */
-  preflight(): Promise<void>;
+  preflight(): Promise<PreflightReport>;
   create(spec: SandboxSpec): Promise<Sandbox>;
   /** Sandboxes of this driver whose labels include every pair in `selector`. */
   list(selector?: Record<string, string>): Promise<SandboxInfo[]>;

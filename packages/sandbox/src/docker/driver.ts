@@ -8,6 +8,7 @@ import {
   SandboxError,
   type ExecOptions,
   type ExecResult,
+  type PreflightReport,
   type Sandbox,
   type SandboxDriver,
   type SandboxInfo,
@@ -99,7 +100,7 @@ export class DockerDriver implements SandboxDriver {
   async close(): Promise<void> {}
 
   /** Fails with a message that names the endpoint when the engine does not answer. */
-  async preflight(): Promise<void> {
+  async preflight(): Promise<PreflightReport> {
     try {
       await this.docker.ping();
     } catch (error) {
@@ -109,6 +110,10 @@ export class DockerDriver implements SandboxDriver {
         { cause: error },
       );
     }
+    return {
+      isolation: `one container per sandbox (${await this.detectEngine()} at ${describeEndpoint()}), network ${this.network} when egress is granted, none otherwise`,
+      warnings: [],
+    };
   }
 
   async create(spec: SandboxSpec): Promise<Sandbox> {

@@ -12,6 +12,7 @@ import {
   SandboxError,
   type ExecOptions,
   type ExecResult,
+  type PreflightReport,
   type Sandbox,
   type SandboxDriver,
   type SandboxInfo,
@@ -125,8 +126,16 @@ export class KubernetesDriver implements SandboxDriver {
   }
 
   /** Checks that this identity holds every permission the driver uses; names all missing ones at once. */
-  preflight(): Promise<void> {
-    return preflightKubernetes(this.kubeConfig, this.namespace);
+  async preflight(): Promise<PreflightReport> {
+    await preflightKubernetes(this.kubeConfig, this.namespace);
+    return {
+      isolation: `one pod per sandbox in namespace ${this.namespace}${this.settings.runtimeClassName ? ` (runtime class ${this.settings.runtimeClassName})` : ''}`,
+      warnings: this.settings.runtimeClassName
+        ? []
+        : [
+            'K8S_RUNTIME_CLASS is not set: sandbox pods share the node kernel (runc). Set a gVisor or Kata runtime class for code you do not trust.',
+          ],
+    };
   }
 
   async close(): Promise<void> {}

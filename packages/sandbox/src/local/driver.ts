@@ -1,30 +1,45 @@
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { assertValidLabels, matchesSelector } from '../labels.ts';
-import { collectInto, ExecDeadline } from '../exec-control.ts';
-import { OutputBuffer } from '../output-buffer.ts';
 import {
   SandboxError,
   type ExecOptions,
   type ExecResult,
+  type PreflightReport,
   type Sandbox,
   type SandboxDriver,
   type SandboxInfo,
+  type SandboxLimits,
   type SandboxSpec,
 } from '../types.ts';
 import { defaultLocalRoot } from './root.ts';
-import { bwrapArgs, resolveIsolation, type LocalIsolation } from './isolation.ts';
+import { SANDBOX_DEFAULTS } from '../defaults.ts';
+import { EgressProxy, type EgressGrant } from '../egress/proxy.ts';
+import { detectCgroups, prepareCgroups, removeEmptyParents, SandboxCgroup } from './cgroup.ts';
+import { runLocalCommand } from './exec.ts';
+import { checkIsolation, type LocalIsolation } from './isolation.ts';
 import { isAlive, killGroup, processStartTime } from './process-group.ts';
 
 export interface LocalDriverOptions {
-  /** Directory that holds one subdirectory per sandbox. */
+  /** Directory that holds one subdirectory per sandbox (and the egress proxy's socket). */
   root?: string;
-  isolation?: 'auto' | LocalIsolation;
+  /** `bwrap` (the default) or, asked for by name, `none`: plain processes with no isolation at all. */
+  isolation?: LocalIsolation;
+  /** Limits for sandboxes whose spec gives none. */
+  limits?: Pick<SandboxLimits, 'memoryBytes' | 'pids' | 'diskBytes'>;
   defaultTimeoutMs?: number;
   defaultMaxOutputBytes?: number;
+}
+
+type Limits = Required<Pick<SandboxLimits, 'memoryBytes' | 'pids' | 'diskBytes'>>;
+
+/** What preflight set up: the proxy (bubblewrap only) and the cgroup layout, or why there is none. */
+interface Facilities {
+  proxy: EgressProxy | undefined;
+  cgroups: ReturnType<typeof detectCgroups>;
+  report: PreflightReport;
 }
 
 /** What is stored beside each sandbox, so that another process can list it and reap it. */
@@ -49,28 +64,88 @@ export class LocalDriver implements SandboxDriver {
   readonly capabilities = { hostPaths: true, cacheDir: true };
   readonly root: string;
   readonly isolation: LocalIsolation;
+  readonly limits: Limits;
   private readonly defaultTimeoutMs: number;
   private readonly defaultMaxOutputBytes: number;
+  private facilities: Promise<Facilities> | undefined;
 
   constructor(options: LocalDriverOptions = {}) {
     this.root = path.resolve(options.root ?? defaultLocalRoot());
-    this.isolation = resolveIsolation(options.isolation ?? 'auto');
-    this.defaultTimeoutMs = options.defaultTimeoutMs ?? 15 * 60_000;
-    this.defaultMaxOutputBytes = options.defaultMaxOutputBytes ?? 1_048_576;
+    this.isolation = options.isolation ?? 'bwrap';
+    const { limits } = SANDBOX_DEFAULTS;
+    this.limits = {
+      memoryBytes: options.limits?.memoryBytes ?? limits.memoryMb * 1_048_576,
+      pids: options.limits?.pids ?? limits.pids,
+      diskBytes: options.limits?.diskBytes ?? limits.diskMb * 1_048_576,
+    };
+    this.defaultTimeoutMs = options.defaultTimeoutMs ?? SANDBOX_DEFAULTS.commandTimeoutSeconds * 1000;
+    this.defaultMaxOutputBytes = options.defaultMaxOutputBytes ?? SANDBOX_DEFAULTS.maxOutputBytes;
   }
 
-  /** Bubblewrap was checked when the driver was made; what is left is the litter of dead owners here. */
-  async preflight(): Promise<void> {
+  /**
+   * Fails closed when bubblewrap or the egress relay cannot work here (unless plain processes were asked
+   * for), starts the egress proxy, prepares cgroups for limits, and clears what dead owners left.
+   */
+  preflight(): Promise<PreflightReport> {
+    return this.ready().then((facilities) => facilities.report);
+  }
+
+  async close(): Promise<void> {
+    const facilities = await this.facilities?.catch(() => undefined);
+    this.facilities = undefined;
+    await facilities?.proxy?.close();
+    if (facilities && !('unavailable' in facilities.cgroups)) await removeEmptyParents(facilities.cgroups);
+  }
+
+  private ready(): Promise<Facilities> {
+    this.facilities ??= this.setUp().catch((error: unknown) => {
+      this.facilities = undefined;
+      throw error;
+    });
+    return this.facilities;
+  }
+
+  private async setUp(): Promise<Facilities> {
+    checkIsolation(this.isolation);
+    await fs.mkdir(this.root, { recursive: true, mode: 0o700 });
     await this.sweepDeadOwners();
+    const warnings: string[] = [];
+    let cgroups = detectCgroups(this.cgroupNamespace());
+    if (!('unavailable' in cgroups)) {
+      const layout = cgroups;
+      cgroups = await prepareCgroups(layout).then(
+        () => layout,
+        (error: unknown) => ({ unavailable: `cannot create cgroups (${(error as Error).message})` }),
+      );
+    }
+    if ('unavailable' in cgroups) {
+      warnings.push(
+        `${cgroups.unavailable}: memory and process limits fall back to per-process rlimits (RLIMIT_AS, RLIMIT_NPROC), and processes that leave their session are found only by bubblewrap's pid namespace`,
+      );
+    }
+    let proxy: EgressProxy | undefined;
+    if (this.isolation === 'bwrap') {
+      const socket = path.join(this.root, 'egress.sock');
+      await fs.rm(socket, { force: true });
+      proxy = await EgressProxy.start({ listen: { path: socket } });
+    } else {
+      warnings.push(
+        'SANDBOX_ISOLATION=none: sandboxes are plain processes that can read this host, reach its network and every service on it; use it only for repositories you trust',
+      );
+    }
+    const limits = `limits: ${this.limits.pids} processes, ${Math.round(this.limits.memoryBytes / 1_048_576)} MiB memory${'unavailable' in cgroups ? ' (rlimits)' : ' (cgroups)'}, files up to ${Math.round(this.limits.diskBytes / 1_048_576)} MiB`;
+    const isolation =
+      this.isolation === 'bwrap'
+        ? `bubblewrap: read-only host, own namespaces, no network but the egress proxy; ${limits}`
+        : `none: plain processes; ${limits}`;
+    return { proxy, cgroups, report: { isolation, warnings } };
   }
-
-  async close(): Promise<void> {}
 
   async create(spec: SandboxSpec): Promise<Sandbox> {
     assertValidLabels(spec.labels);
+    const facilities = await this.ready();
     const id = `sbx-${randomBytes(8).toString('hex')}`;
     const dir = path.join(this.root, id);
-    await fs.mkdir(this.root, { recursive: true, mode: 0o700 });
     for (const sub of ['workspace', 'home', 'tmp', 'pids'])
       await fs.mkdir(path.join(dir, sub), { recursive: true });
     if (spec.cacheDir) await fs.mkdir(spec.cacheDir, { recursive: true, mode: 0o700 });
@@ -85,9 +160,18 @@ export class LocalDriver implements SandboxDriver {
     // Written last and renamed into place, so a sandbox is listed only once it is whole.
     await fs.writeFile(path.join(dir, `${META_FILE}.tmp`), JSON.stringify(meta));
     await fs.rename(path.join(dir, `${META_FILE}.tmp`), path.join(dir, META_FILE));
+    const limits = { ...this.limits, ...definedLimits(spec.limits) };
+    const cgroup =
+      'unavailable' in facilities.cgroups
+        ? undefined
+        : await SandboxCgroup.create(facilities.cgroups, id, limits);
+    const grant = spec.egress?.length ? facilities.proxy?.grant(id, spec.egress) : undefined;
     const sandbox = new LocalSandbox(this, dir, meta, spec, {
       timeoutMs: this.defaultTimeoutMs,
       maxOutputBytes: this.defaultMaxOutputBytes,
+      limits,
+      cgroup,
+      egress: grant ? { grant, socket: path.join(this.root, 'egress.sock') } : undefined,
     });
     if (spec.maxLifetimeSeconds) sandbox.expireAfter(spec.maxLifetimeSeconds * 1000);
     return sandbox;
@@ -107,6 +191,10 @@ export class LocalDriver implements SandboxDriver {
     if (!ID_PATTERN.test(id)) throw new SandboxError(`not a local sandbox id: ${JSON.stringify(id)}`);
     const dir = path.join(this.root, id);
     await killRecordedGroups(path.join(dir, 'pids'));
+    // A reaper in another process knows the sandbox by id alone; its cgroups are named after it.
+    const facilities = await this.facilities?.catch(() => undefined);
+    const cgroups = facilities?.cgroups ?? detectCgroups(this.cgroupNamespace());
+    if (!('unavailable' in cgroups)) await SandboxCgroup.existing(cgroups, id).destroy();
     await fs.rm(dir, { recursive: true, force: true });
   }
 
@@ -122,6 +210,11 @@ export class LocalDriver implements SandboxDriver {
       swept.push(meta.id);
     }
     return swept;
+  }
+
+  /** The cgroup folder of this root's sandboxes: one per root, so deployments never share one. */
+  private cgroupNamespace(): string {
+    return `ci-fixer-${createHash('sha256').update(this.root).digest('hex').slice(0, 12)}`;
   }
 
   private async readAllMeta(): Promise<SandboxMeta[]> {
@@ -146,6 +239,14 @@ export class LocalDriver implements SandboxDriver {
   }
 }
 
+interface SandboxSettings {
+  timeoutMs: number;
+  maxOutputBytes: number;
+  limits: Limits;
+  cgroup: SandboxCgroup | undefined;
+  egress: { grant: EgressGrant; socket: string } | undefined;
+}
+
 class LocalSandbox implements Sandbox {
   readonly id: string;
   readonly cacheDir: string | undefined;
@@ -154,7 +255,7 @@ class LocalSandbox implements Sandbox {
   private readonly driver: LocalDriver;
   private readonly dir: string;
   private readonly spec: SandboxSpec;
-  private readonly defaults: { timeoutMs: number; maxOutputBytes: number };
+  private readonly settings: SandboxSettings;
   private readonly running = new Set<() => void>();
   private destroyed = false;
   private expiry: NodeJS.Timeout | undefined;
@@ -164,11 +265,11 @@ class LocalSandbox implements Sandbox {
     dir: string,
     meta: SandboxMeta,
     spec: SandboxSpec,
-    defaults: { timeoutMs: number; maxOutputBytes: number },
+    settings: SandboxSettings,
   ) {
     this.driver = driver;
     this.spec = spec;
-    this.defaults = defaults;
+    this.settings = settings;
     this.id = meta.id;
     this.cacheDir = spec.cacheDir;
     this.labels = meta.labels;
@@ -184,76 +285,29 @@ class LocalSandbox implements Sandbox {
   async exec(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
     if (this.destroyed) throw new SandboxError('sandbox is destroyed', { sandboxId: this.id });
     if (argv.length === 0) throw new SandboxError('exec needs a command', { sandboxId: this.id });
-    const cwd = this.resolve(options.cwd ?? '.');
-    const home = path.join(this.dir, 'home');
-    const env = {
-      PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
-      HOME: home,
-      LANG: 'C.UTF-8',
-      TMPDIR: this.driver.isolation === 'bwrap' ? '/tmp' : path.join(this.dir, 'tmp'),
-      ...this.spec.env,
-      ...options.env,
-    };
-    const [file, args] =
-      this.driver.isolation === 'bwrap'
-        ? [
-            'bwrap',
-            bwrapArgs(
-              {
-                writable: [this.workdir, home, ...(this.spec.cacheDir ? [this.spec.cacheDir] : [])],
-                readOnly: this.spec.readOnlyHostPaths ?? [],
-                cwd,
-                env,
-                network: (this.spec.egress?.length ?? 0) > 0,
-              },
-              argv,
-            ),
-          ]
-        : [argv[0]!, argv.slice(1)];
-
-    const started = performance.now();
-    const stdout = new OutputBuffer(options.maxOutputBytes ?? this.defaults.maxOutputBytes);
-    const stderr = new OutputBuffer(options.maxOutputBytes ?? this.defaults.maxOutputBytes);
-    // A process group of its own, so that a timeout reaches everything the command started.
-    const child = spawn(file, args, {
-      cwd: this.driver.isolation === 'bwrap' ? undefined : cwd,
-      env: this.driver.isolation === 'bwrap' ? {} : env,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    // Everything that listens goes on before the first await: a quick command may finish, output and
-    // all, in between.
-    const exited = new Promise<number>((resolve) => {
-      child.once('error', (error: NodeJS.ErrnoException) => {
-        stderr.push(Buffer.from(`${argv[0]}: ${error.message}\n`));
-        resolve(error.code === 'ENOENT' ? 127 : 126);
-      });
-      child.once('close', (code, signal) => {
-        resolve(code ?? 128 + (signal ? os.constants.signals[signal] : 0));
-      });
-    });
-    child.stdout.on('data', collectInto(stdout, options.onStdout));
-    child.stderr.on('data', collectInto(stderr, options.onStderr));
-
-    const pid = child.pid;
-    const kill = () => {
-      if (pid !== undefined) killGroup(pid);
-    };
-    const deadline = new ExecDeadline(options.timeoutMs ?? this.defaults.timeoutMs, options.signal, kill);
-    const stop = () => deadline.abort();
-    this.running.add(stop);
-
-    // Recorded so that a reaper in another process can kill the group if this process dies.
-    const pidFile = pid === undefined ? undefined : path.join(this.dir, 'pids', String(pid));
-    if (pid !== undefined && pidFile)
-      await fs.writeFile(pidFile, processStartTime(pid) ?? '').catch(() => {});
-    const exitCode = await exited;
-    deadline.dispose();
-    this.running.delete(stop);
-    // Without bubblewrap's pid namespace, background processes the command left behind share its group.
-    if (this.driver.isolation === 'none') kill();
-    if (pidFile) await fs.rm(pidFile, { force: true });
-    return deadline.result(exitCode, stdout, stderr, started);
+    const { timeoutMs, maxOutputBytes, limits, cgroup, egress } = this.settings;
+    return runLocalCommand(
+      {
+        isolation: this.driver.isolation,
+        root: this.driver.root,
+        dir: this.dir,
+        workdir: this.workdir,
+        env: this.spec.env ?? {},
+        cacheDir: this.spec.cacheDir,
+        readOnlyHostPaths: this.spec.readOnlyHostPaths ?? [],
+        limits,
+        cgroup,
+        egress,
+        defaults: { timeoutMs, maxOutputBytes },
+        track: (stop) => {
+          this.running.add(stop);
+          return () => this.running.delete(stop);
+        },
+      },
+      argv,
+      this.resolve(options.cwd ?? '.'),
+      options,
+    );
   }
 
   async writeFile(target: string, data: Uint8Array | string): Promise<void> {
@@ -296,6 +350,7 @@ class LocalSandbox implements Sandbox {
     this.destroyed = true;
     clearTimeout(this.expiry);
     for (const stop of this.running) stop();
+    this.settings.egress?.grant.revoke();
     await this.driver.destroy(this.id);
   }
 
@@ -315,6 +370,14 @@ class LocalSandbox implements Sandbox {
       throw new SandboxError(`path ${shownAs} leads outside the sandbox workspace`, { sandboxId: this.id });
     }
   }
+}
+
+function definedLimits(limits: SandboxLimits | undefined): Partial<Limits> {
+  const defined: Partial<Limits> = {};
+  if (limits?.memoryBytes) defined.memoryBytes = limits.memoryBytes;
+  if (limits?.pids) defined.pids = limits.pids;
+  if (limits?.diskBytes) defined.diskBytes = limits.diskBytes;
+  return defined;
 }
 
 async function killRecordedGroups(pidDir: string): Promise<void> {
