@@ -28,6 +28,7 @@ export const CHART_DIR = path.resolve(import.meta.dirname, '..', 'chart');
  */
 export const SECRET_ENV_NAMES: readonly string[] = [
   'CI_FIXER_API_TOKEN',
+  'CI_FIXER_JOB_SIGNING_KEY',
   'REDIS_URL',
   'GITHUB_WEBHOOK_SECRET',
   'GITLAB_WEBHOOK_TOKEN',

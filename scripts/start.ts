@@ -4,6 +4,7 @@
  * when nothing answers and redis-server is installed.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -75,7 +76,12 @@ async function ensureRedis(url: string): Promise<ChildProcess | undefined> {
 const config = configOrExit();
 const redis = await ensureRedis(config.REDIS_URL);
 // Local mode fixes repositories on this machine, so it accepts local paths unless told otherwise.
-const env = { ...process.env, CI_FIXER_ALLOW_FILE_REPOS: process.env.CI_FIXER_ALLOW_FILE_REPOS ?? 'true' };
+const env = {
+  ...process.env,
+  CI_FIXER_ALLOW_FILE_REPOS: process.env.CI_FIXER_ALLOW_FILE_REPOS ?? 'true',
+  // The API signs jobs and the worker verifies them; one key for both, made for this run when unset.
+  CI_FIXER_JOB_SIGNING_KEY: process.env.CI_FIXER_JOB_SIGNING_KEY || randomBytes(32).toString('hex'),
+};
 const children = ['api', 'worker'].map((app) =>
   spawn(process.execPath, [path.join(root, 'apps', app, 'src', 'main.ts')], { env, stdio: 'inherit' }),
 );

@@ -18,6 +18,7 @@ import {
   QUEUE_PREFIX,
   type FixJobData,
   type FixResult,
+  type JobProgress,
 } from '@ci-fixer/jobs';
 import { createLogger } from '@ci-fixer/logger';
 import { expandEgress, LocalDriver } from '@ci-fixer/sandbox';
@@ -41,6 +42,9 @@ import {
   createBareRepo,
   type BareRepo,
 } from '../support/forge-standin/fixtures.ts';
+
+/** The request a webhook job's worker recovered: it travels in the job's progress, not its signed data. */
+const recovered = (job: Job<FixJobData>) => (job.progress as JobProgress).request!;
 
 const REDIS_URL = 'redis://127.0.0.1:6379/6';
 const GITLAB_PAT = 'glpat-standin-0123456789abcdefghij';
@@ -190,8 +194,8 @@ describe('GitHub', () => {
     const { job, result } = await finished(await deliverGitHub(githubRun(repo, 5001)));
     expect(result.outcome).toBe('fixed');
     expect(result.strategy).toBe('prettier-write');
-    expect(job.data.request.command).toBe('set -eo pipefail\nnpx prettier --check src');
-    expect(job.data.request.logs).toContain('[warn] src/index.js');
+    expect(recovered(job).command).toBe('set -eo pipefail\nnpx prettier --check src');
+    expect(recovered(job).logs).toContain('[warn] src/index.js');
     expect(result.report).toMatchObject({ mode: 'comment', status: 'reported' });
 
     const comments = standin.github.comments.get('octo-org/octo-repo#2')!;
@@ -320,9 +324,9 @@ describe('GitLab', () => {
       { id: 8002, name: 'lint', stage: 'test', status: 'success', trace: '' },
     ]);
     const { job, result } = await finished(await deliver(pipeline(1, 7001, 'gitlab-org/gitlab-test')));
-    expect(job.data.request.command).toBe('set -eo pipefail\nnode --version\nnpx prettier --check src');
-    expect(job.data.request.logs).toContain('$ npx prettier --check src');
-    expect(job.data.request.logs).not.toContain('section_start');
+    expect(recovered(job).command).toBe('set -eo pipefail\nnode --version\nnpx prettier --check src');
+    expect(recovered(job).logs).toContain('$ npx prettier --check src');
+    expect(recovered(job).logs).not.toContain('section_start');
     expect(result.outcome).toBe('fixed');
     expect(result.report).toMatchObject({ mode: 'comment', status: 'reported' });
     const notes = standin.gitlab.notes.get('1!1')!;

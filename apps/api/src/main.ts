@@ -32,6 +32,11 @@ function resolveToken(config: Config): string {
 }
 
 const config = loadOrExit();
+if (config.NODE_ENV === 'production' && !config.CI_FIXER_JOB_SIGNING_KEY) {
+  fail(
+    'CI_FIXER_JOB_SIGNING_KEY is required when NODE_ENV=production: the API signs jobs with it and workers refuse jobs without it; set the same value (`openssl rand -hex 32`) on the API and every worker',
+  );
+}
 const logger = createLogger({ service: 'api', level: config.LOG_LEVEL });
 const api = await startApi(config, resolveToken(config), logger).catch((error: Error) =>
   fail(`cannot listen on ${config.HOST}:${config.PORT}: ${error.message}`),

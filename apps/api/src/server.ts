@@ -1,10 +1,11 @@
 import type { AddressInfo } from 'node:net';
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Config } from '@ci-fixer/config';
 import { QUEUE_NAME, QUEUE_PREFIX, fixJobOptions, type FixJobData } from '@ci-fixer/jobs';
 import type { Logger } from '@ci-fixer/logger';
 import { createApp } from './app.ts';
+import { FixQueue } from './fix-queue.ts';
 
 export interface RunningApi {
   /** Where it listens, e.g. http://127.0.0.1:3000. */
@@ -18,16 +19,20 @@ export async function startApi(config: Config, token: string, logger: Logger): P
   // No offline queue: while Redis is away, requests fail fast with 503 instead of piling up in memory.
   const redis = new Redis(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   redis.on('error', (error) => logger.warn('redis connection error', { error: error.message }));
-  const queue = new Queue<FixJobData>(QUEUE_NAME, {
-    connection: redis,
-    prefix: QUEUE_PREFIX,
-    defaultJobOptions: fixJobOptions({
-      attempts: config.JOB_ATTEMPTS,
-      backoffMs: config.JOB_BACKOFF_MS,
-      retentionCount: config.JOB_RETENTION_COUNT,
-      retentionSeconds: config.JOB_RETENTION_SECONDS,
-    }),
-  });
+  const queue = new FixQueue(
+    QUEUE_NAME,
+    {
+      connection: redis,
+      prefix: QUEUE_PREFIX,
+      defaultJobOptions: fixJobOptions({
+        attempts: config.JOB_ATTEMPTS,
+        backoffMs: config.JOB_BACKOFF_MS,
+        retentionCount: config.JOB_RETENTION_COUNT,
+        retentionSeconds: config.JOB_RETENTION_SECONDS,
+      }),
+    },
+    config.CI_FIXER_JOB_SIGNING_KEY,
+  );
   queue.on('error', (error) => logger.warn('queue error', { error: error.message }));
 
   const app = createApp({ config, token, queue, redis, logger });

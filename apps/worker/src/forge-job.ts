@@ -102,8 +102,8 @@ export async function prepareForgeJob(
     command: context.command,
     logs: context.logs,
   };
-  // The API shows the recovered command from now on.
-  await job.updateData({ ...job.data, request });
+  // The API shows the recovered command from the job's progress on; job data stays as the API signed it.
+  await job.updateProgress({ stage: 'cloning', steps: [], request });
   log.info('failing command recovered', { job: context.jobName, step: context.stepName });
   return {
     kind: 'run',

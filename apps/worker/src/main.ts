@@ -13,6 +13,12 @@ function loadOrExit(): Config {
 }
 
 const config = loadOrExit();
+if (config.NODE_ENV === 'production' && !config.CI_FIXER_JOB_SIGNING_KEY) {
+  process.stderr.write(
+    'ci-fixer worker: CI_FIXER_JOB_SIGNING_KEY is required when NODE_ENV=production: without it a job changed in Redis would run; set the value the API has\n',
+  );
+  process.exit(2);
+}
 const logger = createLogger({ service: 'worker', level: config.LOG_LEVEL });
 const worker = await startWorker(config, logger).catch((error: unknown) => {
   // For example a kubernetes preflight that names missing RBAC permissions: say it in the log, not a stack.

@@ -5,6 +5,7 @@ import { fixInSandbox } from '@ci-fixer/fix-engine';
 import { CANCELLED_REASON, isCancellationRequested, type FixJobData, type FixResult } from '@ci-fixer/jobs';
 import type { Logger } from '@ci-fixer/logger';
 import { passthrough, type SandboxDriver } from '@ci-fixer/sandbox';
+import { admitJob } from './admission.ts';
 import { forgeSettings, prepareForgeJob } from './forge-job.ts';
 import { recordResult, type WorkerMetrics } from './metrics.ts';
 
@@ -42,6 +43,7 @@ export function createProcessor({
   // Three declared parameters: BullMQ hands a cancellation signal only to processors that take one.
   return async (job, token, signal) => {
     const log = logger.child({ jobId: job.id, attempt: job.attemptsMade + 1 });
+    admitJob(job, config);
     if (await isCancellationRequested(redis, job.id!)) {
       log.info('job was cancelled while queued; dropping it');
       throw new UnrecoverableError(CANCELLED_REASON);
@@ -73,7 +75,8 @@ export function createProcessor({
         },
         commandTimeoutMs: config.SANDBOX_COMMAND_TIMEOUT_SECONDS * 1000,
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-        onProgress: (progress) => job.updateProgress({ ...progress }),
+        // A webhook job's recovered command goes with its progress: job data stays as the API signed it.
+        onProgress: (progress) => job.updateProgress({ ...progress, ...(forgeJob ? { request } : {}) }),
         ...(forgeJob ? { gitAuthHeader: forgeJob.gitAuthHeader } : {}),
         ...agentOptions(config),
       });

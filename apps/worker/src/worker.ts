@@ -45,6 +45,10 @@ export async function startWorker(config: Config, baseLogger: Logger): Promise<R
   // Fail at start, saying what is missing (permissions, engine, isolation), rather than on the first job.
   const preflight = await driver.preflight();
   for (const warning of preflight.warnings) logger.warn(warning);
+  if (!config.CI_FIXER_JOB_SIGNING_KEY)
+    logger.warn(
+      'CI_FIXER_JOB_SIGNING_KEY is not set: job signatures are not checked, so whoever can write to Redis can change what a job runs',
+    );
   const egress = await expandEgress(config.SANDBOX_EGRESS_ALLOW);
 
   // BullMQ workers block on Redis and must retry forever rather than fail a command.

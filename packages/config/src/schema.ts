@@ -117,6 +117,13 @@ export const envSchema = z.object({
     .describe(
       'Bearer token for the REST API and Bull Board. Generated and printed at start when unset outside production.',
     ),
+  CI_FIXER_JOB_SIGNING_KEY: z
+    .string()
+    .min(32, 'must be at least 32 characters; generate one with `openssl rand -hex 32`')
+    .optional()
+    .describe(
+      'Key the API signs job payloads with and workers verify them with (HMAC-SHA256), so that a job changed in Redis is refused. Required when NODE_ENV=production; the same value on the API and every worker.',
+    ),
   API_MAX_BODY_BYTES: int('Largest request body the API accepts.', 1_048_576, 1024, 64 * 1_048_576),
   BULL_BOARD_READ_ONLY: bool('Serve Bull Board without retry/remove/clean buttons.', true),
 

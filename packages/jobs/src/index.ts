@@ -5,3 +5,4 @@ export { checkRepoUrl, type RepoPolicy } from './repo-policy.ts';
 export { fixJobOptions, type RetryAndRetention } from './job-options.ts';
 export { requestCancellation, isCancellationRequested, subscribeToCancellations } from './cancellation.ts';
 export * from './source.ts';
+export { signJobData, verifyJobData, type SignedJobData, type SignatureCheck } from './signature.ts';

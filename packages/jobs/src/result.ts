@@ -1,3 +1,4 @@
+import type { FixRequest } from './request.ts';
 import type { ForgeReport } from './source.ts';
 
 export const STAGES = ['cloning', 'installing', 'reproducing', 'diagnosing', 'fixing', 'verifying'] as const;
@@ -87,4 +88,6 @@ export interface AgentUsage {
 export interface JobProgress {
   stage: Stage;
   steps: Step[];
+  /** A webhook job's request as the worker recovered it from the failed CI job. */
+  request?: FixRequest;
 }
