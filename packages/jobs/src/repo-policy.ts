@@ -37,6 +37,7 @@ export function checkRepoUrl(url: string, policy: RepoPolicy): RepoCheck {
   if (url.startsWith('-')) return deny('a repository URL must not start with "-"');
   // Control characters (newlines included) are refused in every form: they end lines in logs and in git's
   // own configuration and protocol.
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
   if (/[\u0000-\u001f\u007f]/.test(url)) return deny('the repository URL contains a control character');
 
   if (url.startsWith('file://') || path.isAbsolute(url)) {
@@ -49,7 +50,6 @@ export function checkRepoUrl(url: string, policy: RepoPolicy): RepoCheck {
     return { ok: true, url };
   }
 
-  // eslint-disable-next-line no-control-regex -- printable ASCII only; control characters were refused above
   if (/[^\x21-\x7e]/.test(url)) {
     return deny('the repository URL contains whitespace or a non-ASCII character; percent-encode the path');
   }

@@ -72,6 +72,8 @@ describe('checkRepoUrl', () => {
 
   it('accepts local repositories only when allowed', () => {
     expect(checkRepoUrl('/srv/repos/x', { ...policy, allowFileRepos: true })).toMatchObject({ ok: true });
-    expect(checkRepoUrl('file:///srv/repos/x', { ...policy, allowFileRepos: true })).toMatchObject({ ok: true });
+    expect(checkRepoUrl('file:///srv/repos/x', { ...policy, allowFileRepos: true })).toMatchObject({
+      ok: true,
+    });
   });
 });

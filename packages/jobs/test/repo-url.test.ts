@@ -159,7 +159,13 @@ const table: Row[] = [
     curl: '0x7f.0.0.1:9419',
     expect: /host 0x7f.0.0.1:9419 is not allowed/,
   },
-  { url: 'https://[::1]/acme/app', node: '[::1]', git: '[::1]:443', curl: '[::1]:443', expect: /not a host name/ },
+  {
+    url: 'https://[::1]/acme/app',
+    node: '[::1]',
+    git: '[::1]:443',
+    curl: '[::1]:443',
+    expect: /not a host name/,
+  },
   // Dot segments: Node and curl remove them, git's dumb/smart paths may not.
   {
     url: 'https://github.com/acme/../../other/app',
@@ -177,9 +183,21 @@ const table: Row[] = [
   },
   // Node's view of non-special schemes (ssh) keeps case and knows no default port. Option injection
   // through the ssh host: git refuses it itself since 2.14.1; we refuse it first.
-  { url: 'ssh://-oProxyCommand=id/x', node: '-oProxyCommand=id', git: 'error', curl: 'error', expect: /not a host name/ },
+  {
+    url: 'ssh://-oProxyCommand=id/x',
+    node: '-oProxyCommand=id',
+    git: 'error',
+    curl: 'error',
+    expect: /not a host name/,
+  },
   { url: 'git@-oProxyCommand=id:x', node: 'error', git: 'error', curl: 'error', expect: /not a host name/ },
-  { url: 'github.com:-x/app', node: '', git: 'github.com:22', curl: 'error', expect: /must not start with "-"/ },
+  {
+    url: 'github.com:-x/app',
+    node: '',
+    git: 'github.com:22',
+    curl: 'error',
+    expect: /must not start with "-"/,
+  },
   // Accepted forms, normalised: scheme and host lower-case, default port dropped.
   {
     url: 'HTTPS://GitHub.COM/acme/app.git',
@@ -195,7 +213,13 @@ const table: Row[] = [
     curl: 'github.com:22',
     expect: 'ssh://git@github.com/acme/app.git',
   },
-  { url: 'git@GitHub.com:acme/app.git', node: 'error', git: 'github.com:22', curl: 'error', expect: 'git@github.com:acme/app.git' },
+  {
+    url: 'git@GitHub.com:acme/app.git',
+    node: 'error',
+    git: 'github.com:22',
+    curl: 'error',
+    expect: 'git@github.com:acme/app.git',
+  },
   {
     url: 'https://git.example.com:8443/team/repo',
     node: 'git.example.com:8443',
