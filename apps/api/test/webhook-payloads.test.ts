@@ -146,6 +146,27 @@ describe('GitHub: a signed but malformed workflow_run gets 422 and enqueues noth
   });
 });
 
+describe('GitHub: well-formed variations are still queued', () => {
+  it('a payload without run_attempt (older GitHub Enterprise Server) is attempt 1', async () => {
+    const response = await postGitHub(
+      api.url,
+      'workflow_run',
+      broken(failedWorkflowRun, 'workflow_run.run_attempt', undefined),
+    );
+    expect(response.status).toBe(202);
+    expect(await readJson(response)).toMatchObject({ jobId: expect.stringMatching(/-1$/) });
+  });
+
+  it('an Enterprise Managed User owner and a null installation', async () => {
+    const payload = failedWorkflowRun();
+    payload.repository.full_name = 'octocat_acme/octo-repo';
+    payload.workflow_run.head_repository.full_name = 'octocat_acme/octo-repo';
+    payload.installation = null;
+    const response = await postGitHub(api.url, 'workflow_run', payload);
+    expect(response.status).toBe(202);
+  });
+});
+
 describe('GitLab: a malformed Pipeline Hook is ignored with 2xx (GitLab disables hooks on 4xx)', () => {
   it.each([
     ['object_attributes.sha', 'not-a-sha', /object_attributes.sha/],

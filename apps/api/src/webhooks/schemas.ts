@@ -15,7 +15,7 @@ export const sha = z
 /** Ids and attempts: positive safe integers, never strings, floats, 0 or objects. */
 export const positiveId = z.number().int().positive();
 
-/** Free text shown to people (commit messages, paths); bounded so a payload cannot smuggle megabytes. */
+/** Short free text (file paths); commit messages are bounded by WEBHOOK_MAX_BODY_BYTES only. */
 const text = (max: number) => z.string().max(max);
 
 /**
@@ -31,7 +31,7 @@ export const urlString = z
 /**
  * A branch name git accepts (`git check-ref-format --branch`): no control characters, space, ~ ^ : ? * [ \,
  * no `..`, `@{` or `//`, no component starting with `.` or ending with `.lock`, not starting with `-`, not
- * ending with `/` or `.`, and not `@`.
+ * ending with `/` or `.`, and not `HEAD` or `@` (git accepts a lone `@` as a branch; nothing should).
  */
 export const branchName = z
   .string()
@@ -49,19 +49,21 @@ export const branchName = z
       !name.endsWith('/') &&
       !name.endsWith('.') &&
       name !== '@' &&
+      name !== 'HEAD' &&
       name.split('/').every((part) => !part.startsWith('.') && !part.endsWith('.lock')),
     'must be a branch name git accepts',
   );
 
 /**
- * `owner/repo` as GitHub allows them: an owner of up to 39 letters, digits and hyphens, not starting with a
- * hyphen (older accounts may have doubled or trailing hyphens); a repository of up to 100 letters, digits,
+ * `owner/repo` as GitHub allows them: an owner of letters, digits and hyphens, not starting with a hyphen
+ * (up to 39 on github.com; older accounts may have doubled or trailing hyphens, and Enterprise Managed Users
+ * carry an `_shortcode` suffix, so `_` and longer names pass); a repository of up to 100 letters, digits,
  * `.`, `_` and `-`, other than `.` and `..`.
  */
 export const githubFullName = z
   .string()
   .regex(
-    /^[A-Za-z0-9][A-Za-z0-9-]{0,38}\/(?!\.\.?$)[A-Za-z0-9._-]{1,100}$/,
+    /^[A-Za-z0-9][A-Za-z0-9_-]{0,99}\/(?!\.\.?$)[A-Za-z0-9._-]{1,100}$/,
     'must be owner/repo as GitHub names them',
   );
 
@@ -101,17 +103,15 @@ export const workflowRunPayload = z.object({
   repository: z.object({ full_name: githubFullName, clone_url: urlString }),
   workflow_run: z.object({
     id: positiveId,
-    run_attempt: positiveId,
+    // Absent in payloads of GitHub Enterprise Server releases from before re-runs: the first attempt.
+    run_attempt: positiveId.default(1),
     head_sha: sha,
     head_branch: maybe(branchName),
     path: maybe(text(1024)),
     html_url: maybe(urlString),
-    head_commit: maybe(z.object({ message: text(65_536).optional() })),
+    head_commit: maybe(z.object({ message: z.string().optional() })),
     head_repository: maybe(z.object({ full_name: githubFullName })),
-    pull_requests: z
-      .array(z.object({ number: positiveId }))
-      .max(100)
-      .optional(),
+    pull_requests: z.array(z.object({ number: positiveId })).optional(),
   }),
 });
 
@@ -144,7 +144,7 @@ export const pipelinePayload = z.object({
     git_http_url: urlString,
     ci_config_path: maybe(text(1024)),
   }),
-  commit: maybe(z.object({ message: text(65_536).optional() })),
+  commit: maybe(z.object({ message: z.string().optional() })),
 });
 
 /** The first problem, as `field: message`, for an answer a forge's delivery log shows. */
