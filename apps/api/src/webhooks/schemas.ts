@@ -94,7 +94,7 @@ const maybe = <T extends z.ZodType>(schema: T) => schema.nullish();
 /** The routing fields of a `workflow_run` event, read before anything else. */
 export const workflowRunRouting = z.object({
   action: z.string().max(64),
-  workflow_run: z.object({ conclusion: z.string().max(64).nullable() }),
+  workflow_run: z.object({ conclusion: z.string().max(64).nullish() }),
 });
 
 /** The fields of a completed, failed `workflow_run` that become a fix job. */
