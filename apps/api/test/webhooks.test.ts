@@ -93,8 +93,10 @@ describe('POST /webhooks/github', () => {
     const again = await postGitHub(api.url, 'workflow_run', payload, { delivery: 'delivery-1' });
     expect(again.status).toBe(200);
     expect(await readJson(again)).toMatchObject({ status: 'duplicate' });
+    // A second delivery of the same run and attempt is a duplicate too (run id + attempt, before the loop guard).
     const other = await postGitHub(api.url, 'workflow_run', payload, { delivery: 'delivery-2' });
-    expect(other.status).toBe(202);
+    expect(other.status).toBe(200);
+    expect(await readJson(other)).toMatchObject({ status: 'duplicate' });
     expect(await jobCount()).toBe(1);
   });
 

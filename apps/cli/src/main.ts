@@ -119,6 +119,7 @@ function buildRequest(
   // A person at their own terminal may always fix their own checkout; remote URLs follow the configured hosts.
   const check = checkRepoUrl(parsed.data.repo.url, { allowFileRepos: true, allowedHosts });
   if (!check.ok) throw new UsageError(check.reason);
+  parsed.data.repo.url = check.url; // git gets the normalised URL
   return parsed.data;
 }
 

@@ -98,7 +98,7 @@ export async function prepareForgeJob(
   }
   const { context } = recovery;
   const request: FixRequest = {
-    repo: { url: session.cloneUrl, sha: source.headSha },
+    repo: { url: check.url, sha: source.headSha },
     command: context.command,
     logs: context.logs,
   };

@@ -50,7 +50,7 @@ describe('checkRepoUrl', () => {
     'git@github.com:acme/widgets.git',
     'https://git.example.com:8443/team/repo',
   ])('accepts %s', (url) => {
-    expect(checkRepoUrl(url, policy)).toEqual({ ok: true });
+    expect(checkRepoUrl(url, policy)).toMatchObject({ ok: true });
   });
 
   it.each([
@@ -61,7 +61,9 @@ describe('checkRepoUrl', () => {
     ['git://github.com/acme/widgets', /the git scheme is not accepted/],
     ['https://user:token@github.com/acme/widgets', /credentials in the URL are not accepted/],
     ['--upload-pack=touch /tmp/x', /must not start with "-"/],
-    ['not a url', /not a URL/],
+    ['not a url', /whitespace/],
+    ['ftp://github.com/x', /the ftp scheme/],
+    ['github', /not a URL/],
   ])('refuses %s and says why', (url, reason) => {
     const check = checkRepoUrl(url, policy);
     expect(check.ok).toBe(false);
@@ -69,7 +71,9 @@ describe('checkRepoUrl', () => {
   });
 
   it('accepts local repositories only when allowed', () => {
-    expect(checkRepoUrl('/srv/repos/x', { ...policy, allowFileRepos: true })).toEqual({ ok: true });
-    expect(checkRepoUrl('file:///srv/repos/x', { ...policy, allowFileRepos: true })).toEqual({ ok: true });
+    expect(checkRepoUrl('/srv/repos/x', { ...policy, allowFileRepos: true })).toMatchObject({ ok: true });
+    expect(checkRepoUrl('file:///srv/repos/x', { ...policy, allowFileRepos: true })).toMatchObject({
+      ok: true,
+    });
   });
 });

@@ -57,6 +57,7 @@ export function fixJobRoutes(options: FixJobRoutesOptions): Router {
     const request = parse(fixRequestSchema, requireJsonBody(req), 'request body');
     const repoCheck = checkRepoUrl(request.repo.url, options.repoPolicy);
     if (!repoCheck.ok) throw new HttpProblem(422, 'Repository Not Allowed', repoCheck.reason);
+    request.repo.url = repoCheck.url; // git gets the normalised URL, never the one as sent
 
     const id = `fx-${randomBytes(10).toString('hex')}`;
     const data: FixJobData = { request, submittedAt: new Date().toISOString() };

@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Candidate } from './policy.ts';
+import { describeIssue, workflowRunPayload, workflowRunRouting } from './schemas.ts';
 
 /** GitHub signs the raw body: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>`. */
 export function verifyGitHubSignature(secret: string, body: Buffer, header: string): boolean {
@@ -10,75 +11,58 @@ export function verifyGitHubSignature(secret: string, body: Buffer, header: stri
 }
 
 export type GitHubEventDecision =
-  { kind: 'ping' } | { kind: 'ignored'; reason: string } | { kind: 'candidate'; candidate: Candidate };
-
-interface WorkflowRunPayload {
-  action?: string;
-  installation?: { id?: number };
-  repository?: { full_name?: string; clone_url?: string };
-  workflow_run?: {
-    id?: number;
-    run_attempt?: number;
-    conclusion?: string | null;
-    head_sha?: string;
-    head_branch?: string | null;
-    path?: string;
-    html_url?: string;
-    head_commit?: { message?: string } | null;
-    head_repository?: { full_name?: string } | null;
-    pull_requests?: { number?: number }[];
-  };
-}
+  | { kind: 'ping' }
+  | { kind: 'ignored'; reason: string }
+  | { kind: 'invalid'; reason: string }
+  | { kind: 'candidate'; candidate: Candidate };
 
 const FAILED_CONCLUSIONS = new Set(['failure', 'timed_out']);
 
-/** Routes on `X-GitHub-Event` plus `action`; only failed or timed-out workflow runs become fix candidates. */
+/**
+ * Routes on `X-GitHub-Event` plus `action`; only failed or timed-out workflow runs become fix candidates, and
+ * only when every field a fix job uses has the shape GitHub documents (`invalid` otherwise, with the field).
+ */
 export function decideGitHubEvent(event: string, payload: unknown, deliveryId: string): GitHubEventDecision {
   if (event === 'ping') return { kind: 'ping' };
   if (event !== 'workflow_run') {
     return { kind: 'ignored', reason: `ci-fixer acts on workflow_run events; ${event} is ignored` };
   }
-  const body = payload as WorkflowRunPayload;
-  if (body.action !== 'completed') {
+  const routing = workflowRunRouting.safeParse(payload);
+  if (!routing.success) return { kind: 'invalid', reason: describeIssue(routing.error) };
+  const { action, workflow_run: routed } = routing.data;
+  if (action !== 'completed') {
     return {
       kind: 'ignored',
-      reason: `workflow_run action ${String(body.action)} is ignored; only completed runs are fixed`,
+      reason: `workflow_run action ${action} is ignored; only completed runs are fixed`,
     };
   }
-  const run = body.workflow_run;
-  const conclusion = run?.conclusion ?? null;
-  if (!conclusion || !FAILED_CONCLUSIONS.has(conclusion)) {
+  if (!routed.conclusion || !FAILED_CONCLUSIONS.has(routed.conclusion)) {
     return {
       kind: 'ignored',
-      reason: `the run concluded ${String(conclusion)}; only failure and timed_out are fixed`,
+      reason: `the run concluded ${String(routed.conclusion)}; only failure and timed_out are fixed`,
     };
   }
-  const repo = body.repository?.full_name;
-  if (!run || !repo || !body.repository?.clone_url || typeof run.id !== 'number' || !run.head_sha) {
-    return {
-      kind: 'ignored',
-      reason: 'the payload lacks repository.full_name, clone_url, workflow_run.id or head_sha',
-    };
-  }
+  const parsed = workflowRunPayload.safeParse(payload);
+  if (!parsed.success) return { kind: 'invalid', reason: describeIssue(parsed.error) };
+  const { repository, installation, workflow_run: run } = parsed.data;
+  const repo = repository.full_name;
   const headRepo = run.head_repository?.full_name ?? repo;
   return {
     kind: 'candidate',
     candidate: {
-      cloneUrl: body.repository.clone_url,
+      cloneUrl: repository.clone_url,
       headCommitMessage: run.head_commit?.message ?? '',
       source: {
         forge: 'github',
         repo,
-        ...(typeof body.installation?.id === 'number' ? { installationId: body.installation.id } : {}),
+        ...(installation ? { installationId: installation.id } : {}),
         headRepo,
         fork: headRepo.toLowerCase() !== repo.toLowerCase(),
-        headSha: run.head_sha.toLowerCase(),
+        headSha: run.head_sha,
         headBranch: run.head_branch ?? null,
-        changeRequests: (run.pull_requests ?? [])
-          .map((pr) => pr.number)
-          .filter((n): n is number => typeof n === 'number'),
+        changeRequests: (run.pull_requests ?? []).map((pr) => pr.number),
         runId: run.id,
-        runAttempt: run.run_attempt ?? 1,
+        runAttempt: run.run_attempt,
         workflowPath: run.path ?? null,
         runUrl: run.html_url ?? null,
         deliveryId,

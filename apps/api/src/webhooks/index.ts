@@ -8,13 +8,14 @@ import express, {
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '@ci-fixer/config';
-import { COMMAND_FROM_SOURCE, QUEUE_PREFIX, type FixJobData, type Forge } from '@ci-fixer/jobs';
+import { COMMAND_FROM_SOURCE, type FixJobData, type Forge } from '@ci-fixer/jobs';
 import type { Logger } from '@ci-fixer/logger';
 import { safeEqual } from '../auth.ts';
 import type { ApiMetrics, WebhookOutcome } from '../metrics.ts';
 import { HttpProblem } from '../problem.ts';
 import { decideGitHubEvent, verifyGitHubSignature } from './github.ts';
 import { decideGitLabEvent } from './gitlab.ts';
+import { admit, runJobId, type AdmissionSettings } from './admission.ts';
 import { guardSubject, ignoreReason, type Candidate, type IntakePolicy } from './policy.ts';
 
 export interface WebhookDependencies {
@@ -25,23 +26,8 @@ export interface WebhookDependencies {
   metrics: ApiMetrics;
 }
 
-/**
- * One round trip: marks the delivery (KEYS[1], skipped when empty) and, when it is new, counts one fix
- * attempt for the change (KEYS[2]). Returns {1 if new else 0, attempts so far}.
- */
-const ADMIT = `
-if KEYS[1] ~= '' and not redis.call('SET', KEYS[1], '1', 'EX', ARGV[1], 'NX') then return {0, 0} end
-local attempts = redis.call('INCR', KEYS[2])
-if attempts == 1 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
-return {1, attempts}
-`;
-
 type Answer =
   { status: 'pong' | 'ignored' | 'duplicate'; reason?: string } | { status: 'queued'; jobId: string };
-
-const deliveryKey = (forge: Forge, id: string) => `${QUEUE_PREFIX}:webhook-delivery:${forge}:${id}`;
-const guardKey = (candidate: Candidate) =>
-  `${QUEUE_PREFIX}:loop-guard:${candidate.source.forge}:${candidate.source.repo.toLowerCase()}:${guardSubject(candidate.source)}`;
 
 /**
  * POST /webhooks/github and /webhooks/gitlab. Each verifies its secret over the raw body, answers at once
@@ -55,6 +41,12 @@ export function webhookRoutes({ config, queue, redis, logger, metrics }: Webhook
     repositories: config.FORGE_REPOSITORIES,
     branches: config.FORGE_BRANCHES,
     allowForks: config.FORGE_ALLOW_FORKS,
+  };
+  const admission: AdmissionSettings = {
+    deliveryTtlSeconds: config.WEBHOOK_DEDUPE_TTL_SECONDS,
+    runTtlSeconds: config.WEBHOOK_DEDUPE_TTL_SECONDS,
+    windowSeconds: config.FORGE_ATTEMPT_WINDOW_SECONDS,
+    maxAttempts: config.FORGE_MAX_ATTEMPTS_PER_CHANGE,
   };
 
   const count = (source: Forge, outcome: WebhookOutcome) => metrics.webhooks.inc({ source, outcome });
@@ -114,6 +106,15 @@ export function webhookRoutes({ config, queue, redis, logger, metrics }: Webhook
       const payload = parseJson(body);
       const decision = decideGitHubEvent(event, payload, deliveryId);
       if (decision.kind === 'ping') return [200, { status: 'pong' }];
+      // GitHub keeps a hook that answers 4xx and shows the answer in Recent Deliveries: say which field.
+      if (decision.kind === 'invalid') {
+        logger.info('webhook payload rejected', { forge: 'github', deliveryId, reason: decision.reason });
+        throw new HttpProblem(
+          422,
+          'Invalid Payload',
+          `the workflow_run payload is malformed: ${decision.reason}`,
+        );
+      }
       return intake('github', deliveryId, decision.kind === 'ignored' ? decision.reason : decision.candidate);
     }),
   );
@@ -136,6 +137,12 @@ export function webhookRoutes({ config, queue, redis, logger, metrics }: Webhook
       const deliveryId = deliveryHeader ? requireDeliveryId(deliveryHeader, 'Idempotency-Key') : undefined;
       const payload = parseJson(rawBody(req));
       const decision = decideGitLabEvent(event, payload, deliveryId ?? '');
+      // GitLab disables a hook permanently on 4xx, so a malformed payload is ignored with 2xx and a reason.
+      if (decision.kind === 'invalid') {
+        const reason = `the pipeline payload is malformed: ${decision.reason}`;
+        logger.info('webhook payload rejected', { forge: 'gitlab', deliveryId, reason });
+        return [200, { status: 'ignored', reason }];
+      }
       return intake('gitlab', deliveryId, decision.kind === 'ignored' ? decision.reason : decision.candidate);
     }),
   );
@@ -153,28 +160,30 @@ export function webhookRoutes({ config, queue, redis, logger, metrics }: Webhook
       return [200, { status: 'ignored', reason }];
     }
     const candidate = decided as Candidate;
-    const keys = [deliveryId ? deliveryKey(forge, deliveryId) : '', guardKey(candidate)] as const;
-    const [fresh, attempts] = await unavailableOnError(
-      () =>
-        redis.eval(
-          ADMIT,
-          2,
-          ...keys,
-          config.WEBHOOK_DEDUPE_TTL_SECONDS,
-          config.FORGE_ATTEMPT_WINDOW_SECONDS,
-        ) as Promise<[number, number]>,
+    const jobId = runJobId(candidate);
+    const admitted = await unavailableOnError(() =>
+      admit(redis, admission, candidate, deliveryId, queue.toKey(jobId)),
     );
-    if (fresh === 0) {
-      logger.info('webhook delivery already seen; ignoring the redelivery', { forge, deliveryId });
-      return [200, { status: 'duplicate', reason: `delivery ${deliveryId} was already received` }];
-    }
-    if (attempts > config.FORGE_MAX_ATTEMPTS_PER_CHANGE) {
-      const reason = `loop guard: ${config.FORGE_MAX_ATTEMPTS_PER_CHANGE} fix attempts for ${guardSubject(candidate.source)} already (FORGE_MAX_ATTEMPTS_PER_CHANGE)`;
-      logger.info('webhook ignored', { forge, deliveryId, reason });
-      return [200, { status: 'ignored', reason }];
+    switch (admitted.outcome) {
+      case 'duplicate-delivery':
+        logger.info('webhook delivery already seen; ignoring the redelivery', { forge, deliveryId });
+        return [200, { status: 'duplicate', reason: `delivery ${deliveryId} was already received` }];
+      case 'duplicate-run': {
+        const { runId, runAttempt } = candidate.source;
+        const reason = `run ${runId} attempt ${runAttempt} was already received (job ${jobId})`;
+        logger.info('webhook run already seen; ignoring the replay', { forge, deliveryId, jobId });
+        return [200, { status: 'duplicate', reason }];
+      }
+      case 'loop-guard': {
+        const reason = `loop guard: ${config.FORGE_MAX_ATTEMPTS_PER_CHANGE} fix attempts for ${guardSubject(candidate.source)} already (FORGE_MAX_ATTEMPTS_PER_CHANGE)`;
+        logger.info('webhook ignored', { forge, deliveryId, reason });
+        return [200, { status: 'ignored', reason }];
+      }
+      case 'admitted':
+        break;
     }
     try {
-      const jobId = await unavailableOnError(() => enqueue(candidate));
+      await unavailableOnError(() => enqueue(candidate, jobId));
       logger.info('fix job queued from webhook', {
         forge,
         deliveryId,
@@ -184,24 +193,20 @@ export function webhookRoutes({ config, queue, redis, logger, metrics }: Webhook
       });
       return [202, { status: 'queued', jobId }];
     } catch (error) {
-      // Forget the delivery and the attempt, so that the forge's redelivery succeeds once the queue is back.
-      const undo = redis.multi().decr(keys[1]);
-      if (keys[0]) undo.del(keys[0]);
-      await undo.exec().catch(() => {});
+      // Forget the delivery, the run and the attempt, so that the forge's redelivery succeeds once the queue is back.
+      await admitted.undo().catch(() => {});
       throw error;
     }
   }
 
-  async function enqueue({ source, cloneUrl }: Candidate): Promise<string> {
-    // Same run and attempt → same job id; BullMQ keeps the first, so racing deliveries start one fix.
-    const jobId = `${source.forge === 'github' ? 'gh' : 'gl'}-${source.runId}-${source.runAttempt}`;
+  async function enqueue({ source, cloneUrl }: Candidate, jobId: string): Promise<void> {
     const data: FixJobData = {
       request: { repo: { url: cloneUrl, sha: source.headSha }, command: COMMAND_FROM_SOURCE },
       submittedAt: new Date().toISOString(),
       source,
     };
-    const job = await queue.add('fix', data, { jobId });
-    return job.id!;
+    // Same run and attempt → same job id; BullMQ keeps the first, so even a race past admission starts one fix.
+    await queue.add('fix', data, { jobId });
   }
 
   return router;
