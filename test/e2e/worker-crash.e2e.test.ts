@@ -9,23 +9,33 @@ import path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { createFixtureRepo } from '../support/fixture-repos.ts';
 import { freePort, startApp, waitFor, type RunningApp } from '../support/processes.ts';
-import { freshRedisDb } from '../support/redis.ts';
+import { startTestRedis, type TestRedis } from '../support/redis.ts';
 
 const TOKEN = 'crash-token-0123456789abcdef';
 const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
 let running: RunningApp[] = [];
+let servers: TestRedis[] = [];
 
 // Each test stops what it started, so no worker of one test takes the next test's job.
 afterEach(async () => {
   await Promise.all(running.map((app) => app.stop()));
   running = [];
+  await Promise.all(servers.map((server) => server.stop()));
+  servers = [];
 });
+
+/** A private, empty Redis for one test, stopped after it. */
+async function freshRedis(): Promise<string> {
+  const server = await startTestRedis();
+  servers.push(server);
+  return server.url;
+}
 
 it('finishes a job whose worker was killed, and reaps the dead worker’s sandbox', async () => {
   const port = await freePort();
   const sandboxRoot = mkdtempSync(path.join(os.tmpdir(), 'cif-crash-sandboxes-'));
   const env = {
-    REDIS_URL: await freshRedisDb(4),
+    REDIS_URL: await freshRedis(),
     PORT: String(port),
     CI_FIXER_API_TOKEN: TOKEN,
     CI_FIXER_ALLOW_FILE_REPOS: 'true',
@@ -85,7 +95,7 @@ it('finishes a job whose worker was killed, and reaps the dead worker’s sandbo
 it('stops on SIGTERM with exit code 0 and hands a running job back', async () => {
   const port = await freePort();
   const env = {
-    REDIS_URL: await freshRedisDb(4),
+    REDIS_URL: await freshRedis(),
     PORT: String(port),
     CI_FIXER_API_TOKEN: TOKEN,
     CI_FIXER_ALLOW_FILE_REPOS: 'true',

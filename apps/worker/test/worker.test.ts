@@ -17,18 +17,20 @@ import {
 import { createFixtureRepo, FIXTURES, type FixtureKind } from '../../../test/support/fixture-repos.ts';
 import { captureLogger } from '../../../test/support/logger.ts';
 import { waitFor } from '../../../test/support/processes.ts';
-import { freshRedisDb } from '../../../test/support/redis.ts';
+import { startTestRedis, type TestRedis } from '../../../test/support/redis.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
 
 let config: Config;
 let events: QueueEvents;
 let queue: Queue<FixJobData>;
 let redis: Redis;
+let server: TestRedis;
 let sandboxRoot: string;
 const repos = mkdtempSync(path.join(os.tmpdir(), 'cif-worker-repos-'));
 
 beforeAll(async () => {
-  const url = await freshRedisDb(2);
+  server = await startTestRedis();
+  const url = server.url;
   sandboxRoot = mkdtempSync(path.join(os.tmpdir(), 'cif-worker-sandboxes-'));
   config = loadConfig({
     REDIS_URL: url,
@@ -59,6 +61,7 @@ afterAll(async () => {
   await events?.close();
   await queue?.close();
   redis?.disconnect();
+  await server?.stop();
 });
 
 let counter = 0;
