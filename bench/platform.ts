@@ -2,14 +2,15 @@
  * Platform overhead with the local driver: from the API accepting a job to the first command starting in
  * its sandbox, over many jobs submitted one at a time; and the idle RSS of the API and worker processes.
  *
- * Run: `node bench/platform.ts [jobs]` (default 200). Needs Redis at REDIS_URL; uses database 15.
+ * Run: `node bench/platform.ts [jobs]` (default 200). Starts a private redis-server of its own (never
+ * touches a Redis it did not start).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort, startApp, waitFor } from '../test/support/processes.ts';
-import { freshRedisDb } from '../test/support/redis.ts';
+import { startTestRedis } from '../test/support/redis.ts';
 import { machine, percentile, writeSection } from './report.ts';
 
 const jobs = Number(process.argv[2] ?? 200);
@@ -27,8 +28,9 @@ git('add', '-A');
 git('commit', '-qm', 'bench');
 
 const port = await freePort();
+const redis = await startTestRedis();
 const env = {
-  REDIS_URL: await freshRedisDb(15),
+  REDIS_URL: redis.url,
   PORT: String(port),
   CI_FIXER_API_TOKEN: token,
   CI_FIXER_ALLOW_FILE_REPOS: 'true',
@@ -69,6 +71,7 @@ for (let index = 0; index < jobs; index++) {
   overheads.push(Date.parse(view.steps[0].startedAt) - Date.parse(view.createdAt));
 }
 await Promise.all([api.stop(), worker.stop()]);
+await redis.stop();
 
 const row = (values: number[]) => `${percentile(values, 50)} ms | ${percentile(values, 99)} ms`;
 writeSection(
@@ -76,7 +79,7 @@ writeSection(
   `## Platform overhead (local driver)
 
 Enqueue (API accepted the job) → first command started in the sandbox, ${jobs} jobs submitted one at a
-time through the real API and worker processes, Redis on loopback. Machine: ${machine()}.
+time through the real API and worker processes, a private Redis on loopback. Machine: ${machine()}.
 
 | metric | p50 | p99 |
 | --- | --- | --- |

@@ -1,11 +1,11 @@
 /**
  * Webhook ingest: signed `workflow_run` deliveries against the real API (signature check, delivery dedupe,
  * loop guard, queue.add) next to a bare Express endpoint that only parses JSON and calls queue.add, both
- * on the real Redis. The servers run in a child process so that the load generator does not share their
+ * on a real Redis: a private redis-server the benchmark starts (and empties between runs), never a Redis
+ * it did not start. The servers run in a child process so that the load generator does not share their
  * event loop. Writes the "Webhook ingest" section of docs/benchmarks.md.
  *
  *   node bench/webhook-ingest.ts            # run and write docs/benchmarks.md
- *   BENCH_REDIS_URL=redis://host:6379/14    # Redis DB it flushes (default DB 14)
  */
 import { createHmac } from 'node:crypto';
 import { fork } from 'node:child_process';
@@ -22,17 +22,17 @@ import { COMMAND_FROM_SOURCE, QUEUE_NAME, QUEUE_PREFIX, type FixJobData } from '
 import { createLogger } from '@ci-fixer/logger';
 import { createApp } from '../apps/api/src/app.ts';
 import { decideGitHubEvent } from '../apps/api/src/webhooks/github.ts';
+import { startTestRedis } from '../test/support/redis.ts';
 
-const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/14';
 const SECRET = 'bench-webhook-secret';
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 20_000);
 const DOCS = path.resolve(import.meta.dirname, '../docs/benchmarks.md');
 
-if (process.argv[2] === '--serve') await serve();
+if (process.argv[2] === '--serve') await serve(process.argv[3]!);
 else await measure();
 
-/** Child: the API and the baseline, each on its own port; reports the ports to the parent. */
-async function serve(): Promise<void> {
+/** Child: the API and the baseline, each on its own port, on the parent's Redis; reports the ports. */
+async function serve(REDIS_URL: string): Promise<void> {
   const config = loadConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: 'error',
@@ -86,9 +86,9 @@ interface Figures {
 async function measure(): Promise<void> {
   // Other work on the machine shows up in tail latency; the report states how busy it was.
   const loadBefore = os.loadavg()[0]!.toFixed(1);
-  const redis = new Redis(REDIS_URL);
-  await redis.flushdb();
-  const child = fork(import.meta.filename, ['--serve'], {
+  const server = await startTestRedis();
+  const redis = new Redis(server.url);
+  const child = fork(import.meta.filename, ['--serve', server.url], {
     stdio: 'inherit',
     execArgv: process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=/tmp/cif-prof'] : [],
   });
@@ -151,6 +151,7 @@ async function measure(): Promise<void> {
   child.kill('SIGINT');
   await new Promise((resolve) => child.once('exit', resolve));
   redis.disconnect();
+  await server.stop();
 
   const row = (name: string, figures: Figures) =>
     `| ${name} | ${figures.rps.toFixed(0)} | ${figures.p50} | ${figures.p99} | ${figures.total} | ${figures.non2xx} |`;
@@ -161,8 +162,8 @@ async function measure(): Promise<void> {
     'Signed `workflow_run` deliveries (the real `@octokit/webhooks-examples` payload, ~' +
       `${Math.round(Buffer.byteLength(payload) / 1024)} KB, a new run id, pull request and delivery id each) against ` +
       '`POST /webhooks/github` — HMAC check over the raw body, delivery dedupe (`SET NX`), loop guard (`INCR`), `queue.add` — ' +
-      'next to a bare Express endpoint that only parses the JSON and calls `queue.add` with the same job (same data and id scheme). Both on the real Redis 7 of the ' +
-      `machine, servers in one child process, autocannon with 20 connections, ${REQUESTS} requests per saturated run and 10 s per fixed-rate run.`,
+      'next to a bare Express endpoint that only parses the JSON and calls `queue.add` with the same job (same data and id scheme). Both on a private Redis 7 ' +
+      `(Debian's redis-server) on loopback, servers in one child process, autocannon with 20 connections, ${REQUESTS} requests per saturated run and 10 s per fixed-rate run.`,
     '',
     `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'CPU'}, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}. ` +
       `1-minute load average before the run: ${loadBefore}. Reproduce with \`node bench/webhook-ingest.ts\`.`,

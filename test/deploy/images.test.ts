@@ -1,16 +1,18 @@
 /**
  * The API and worker images, built by scripts/build-app-images, run with podman against the real Redis
  * (host network): the API answers /readyz, the images' own HEALTHCHECKs pass and fail when they should, and
- * a worker stopped with SIGTERM shuts down cleanly through tini. Redis DB 10 is this file's.
+ * a worker stopped with SIGTERM shuts down cleanly through tini. The Redis is a private server on loopback,
+ * which the containers reach because they share the host's network.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { Redis } from 'ioredis';
 import { ENV_NAMES, envSchema } from '@ci-fixer/config';
 import { HEALTH_PATHS } from '../../apps/api/src/health.ts';
 import { freePort, waitFor } from '../support/processes.ts';
+import { startTestRedis, type TestRedis } from '../support/redis.ts';
 import { podman, podmanOk, requireImage } from './podman.ts';
 
-const REDIS_URL = 'redis://127.0.0.1:6379/10';
+let redis: TestRedis;
+let REDIS_URL: string;
 const BUILD = 'scripts/build-app-images';
 const started: string[] = [];
 const suffix = `${process.pid}-${Date.now().toString(36)}`;
@@ -45,13 +47,13 @@ async function status(url: string): Promise<number> {
 beforeAll(async () => {
   await requireImage('ci-fixer/api:latest', BUILD);
   await requireImage('ci-fixer/worker:latest', BUILD);
-  const redis = new Redis(REDIS_URL);
-  await redis.flushdb();
-  redis.disconnect();
+  redis = await startTestRedis();
+  REDIS_URL = redis.url;
 });
 
 afterAll(async () => {
   for (const container of started) await podman(['rm', '-f', '-t', '0', container]);
+  await redis?.stop();
 });
 
 describe('image metadata', () => {

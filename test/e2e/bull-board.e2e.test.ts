@@ -1,12 +1,11 @@
 /**
  * Bull Board in a real browser (Debian's headless Chromium driven by playwright-core): without a session
  * it shows the login form only; after signing in with the API token it shows the queue and a job a signed
- * webhook queued. Real API, real Redis (DB 7). A screenshot is kept in test-results/.
+ * webhook queued. Real API, real Redis (a private server). A screenshot is kept in test-results/.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Redis } from 'ioredis';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
@@ -17,21 +16,20 @@ import {
   readJson,
   startApi,
 } from '../../apps/api/test/webhooks-harness.ts';
+import { startTestRedis, type TestRedis } from '../support/redis.ts';
 
-const REDIS_URL = 'redis://127.0.0.1:6379/7';
 const CHROMIUM = '/usr/bin/chromium';
 const RESULTS = path.resolve(import.meta.dirname, '../../test-results');
 
+let redis: TestRedis;
 let api: Awaited<ReturnType<typeof startApi>>;
 let browser: BrowserContext;
 let profile: string;
 let jobId: string;
 
 beforeAll(async () => {
-  const redis = new Redis(REDIS_URL);
-  await redis.flushdb();
-  redis.disconnect();
-  api = await startApi({ GITHUB_WEBHOOK_SECRET: GITHUB_SECRET }, REDIS_URL);
+  redis = await startTestRedis();
+  api = await startApi({ GITHUB_WEBHOOK_SECRET: GITHUB_SECRET }, redis.url);
   const response = await postGitHub(api.url, 'workflow_run', failedWorkflowRun());
   jobId = (await readJson(response)).jobId;
 
@@ -55,6 +53,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await api?.close();
+  await redis?.stop();
   if (profile) rmSync(profile, { recursive: true, force: true });
 });
 

@@ -9,12 +9,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFixtureRepo, FIXTURES, type FixtureKind } from '../support/fixture-repos.ts';
 import { freePort, startApp, waitFor, type RunningApp } from '../support/processes.ts';
-import { freshRedisDb } from '../support/redis.ts';
+import { startTestRedis, type TestRedis } from '../support/redis.ts';
 
 const TOKEN = 'e2e-token-0123456789abcdef';
 const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
 let api: RunningApp;
 let worker: RunningApp;
+let redis: TestRedis;
 let baseUrl: string;
 let sandboxRoot: string;
 const repos = mkdtempSync(path.join(os.tmpdir(), 'cif-e2e-repos-'));
@@ -33,8 +34,9 @@ interface JobView {
 beforeAll(async () => {
   const port = await freePort();
   sandboxRoot = mkdtempSync(path.join(os.tmpdir(), 'cif-e2e-sandboxes-'));
+  redis = await startTestRedis();
   const env = {
-    REDIS_URL: await freshRedisDb(3),
+    REDIS_URL: redis.url,
     PORT: String(port),
     CI_FIXER_API_TOKEN: TOKEN,
     CI_FIXER_ALLOW_FILE_REPOS: 'true',
@@ -52,6 +54,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([api?.stop(), worker?.stop()]);
+  await redis?.stop();
 });
 
 async function submit(

@@ -2,7 +2,7 @@
  * Forge webhooks end to end: a signed webhook reaches the real API, a real BullMQ worker (in this process)
  * recovers the failing command from the forge, fixes it in a local sandbox and reports back. GitHub and
  * GitLab are played by the STAND-IN server in test/support/forge-standin (driven by the real Octokit and
- * ci-fixer's GitLab client); repositories are real bare git repositories; Redis is real (DB 6).
+ * ci-fixer's GitLab client); repositories are real bare git repositories; Redis is real (a private server).
  */
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
@@ -42,11 +42,11 @@ import {
   createBareRepo,
   type BareRepo,
 } from '../support/forge-standin/fixtures.ts';
+import { startTestRedis, type TestRedis } from '../support/redis.ts';
 
 /** The request a webhook job's worker recovered: it travels in the job's progress, not its signed data. */
 const recovered = (job: Job<FixJobData>) => (job.progress as JobProgress).request!;
 
-const REDIS_URL = 'redis://127.0.0.1:6379/6';
 const GITLAB_PAT = 'glpat-standin-0123456789abcdefghij';
 const APP_ID = 4242;
 const FORMAT_STEPS = [
@@ -66,11 +66,12 @@ let api: Awaited<ReturnType<typeof startApi>>;
 let worker: Worker<FixJobData, FixResult>;
 let events: QueueEvents;
 const repos: Record<string, BareRepo> = {};
+let server: TestRedis;
+let connection: Redis;
 
 beforeAll(async () => {
-  const flush = new Redis(REDIS_URL);
-  await flush.flushdb();
-  flush.disconnect();
+  server = await startTestRedis();
+  const REDIS_URL = server.url;
   await standin.start();
 
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -120,7 +121,7 @@ beforeAll(async () => {
     // A stuck sandbox command fails its job with a reason instead of hanging the test.
     FIX_TIMEOUT_SECONDS: '180',
   });
-  const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   worker = new Worker<FixJobData, FixResult>(
     QUEUE_NAME,
     createProcessor({
@@ -145,6 +146,8 @@ afterAll(async () => {
   await worker?.close();
   await events?.close();
   await api?.close();
+  connection?.disconnect();
+  await server?.stop();
   await standin.close();
 }, 180_000);
 

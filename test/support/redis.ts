@@ -1,19 +1,130 @@
-import { Redis } from 'ioredis';
+/**
+ * A private Redis for one test file (or one benchmark run). Tests never talk to a Redis they did not
+ * start: on a developer's machine 127.0.0.1:6379 is their Redis, with their data in it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort } from './processes.ts';
 
-const BASE_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+export interface TestRedis {
+  /** `redis://127.0.0.1:<port>`: db 0 of a server nobody else uses. Hand it to child processes too. */
+  url: string;
+  port: number;
+  /** Kills the server and removes its directory. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+const READY = 'Ready to accept connections';
+const START_TIMEOUT_MS = 10_000;
+/** Another process may take the free port between our probe and redis-server's bind; then pick again. */
+const PORT_ATTEMPTS = 5;
 
 /**
- * A Redis URL for one numbered database, emptied first. Each test file that uses Redis takes its own
- * number, so files running in parallel never see each other's queues.
+ * Starts `redis-server` on a free loopback port with no persistence, in a temp dir of its own.
+ * Stop it in afterAll; it is also killed when this process exits, and (where `setpriv` exists) when this
+ * process dies without running exit handlers, so a crashed test run leaves no server behind.
  */
-export async function freshRedisDb(db: number): Promise<string> {
-  const url = new URL(BASE_URL);
-  url.pathname = `/${db}`;
-  const client = new Redis(url.toString(), { maxRetriesPerRequest: 1 });
-  try {
-    await client.flushdb();
-  } finally {
-    client.disconnect();
+export async function startTestRedis(): Promise<TestRedis> {
+  const binary = findOnPath('redis-server');
+  if (!binary) throw new Error('redis-server not found on PATH: apt-get install redis-server');
+  let lastError: Error | undefined;
+  for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
+    try {
+      return await startOn(binary, await freePort());
+    } catch (error) {
+      lastError = error as Error;
+      if (!/Address already in use/i.test(lastError.message)) throw lastError;
+    }
   }
-  return url.toString();
+  throw lastError!;
+}
+
+async function startOn(binary: string, port: number): Promise<TestRedis> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cif-test-redis-'));
+  const args = [
+    ...['--bind', '127.0.0.1', '--port', String(port), '--protected-mode', 'yes'],
+    ...['--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--logfile', ''],
+  ];
+  const setpriv = findOnPath('setpriv');
+  const child = setpriv
+    ? spawn(setpriv, ['--pdeathsig', 'KILL', binary, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const killOnExit = () => {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', killOnExit);
+
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    process.removeListener('exit', killOnExit);
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+
+  try {
+    await ready(child);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { url: `redis://127.0.0.1:${port}`, port, stop };
+}
+
+/** Resolves once redis-server logs that it accepts connections; rejects with its log if it exits first. */
+function ready(child: ChildProcess): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let log = '';
+    const onData = (chunk: Buffer) => {
+      log += chunk.toString();
+      if (log.includes(READY)) done();
+    };
+    const onExit = (code: number | null, signal: string | null) =>
+      done(new Error(`redis-server exited (${signal ?? code}) before it was ready:\n${log.trim()}`));
+    const onError = (error: Error) => done(new Error(`could not start redis-server: ${error.message}`));
+    const timer = setTimeout(
+      () => done(new Error(`redis-server not ready after ${START_TIMEOUT_MS} ms:\n${log.trim()}`)),
+      START_TIMEOUT_MS,
+    );
+    function done(error?: Error) {
+      clearTimeout(timer);
+      child.stdout!.off('data', onData);
+      child.stderr!.off('data', onData);
+      child.off('exit', onExit);
+      child.off('error', onError);
+      // Keep draining its output so a chatty server never blocks on a full pipe.
+      child.stdout!.resume();
+      child.stderr!.resume();
+      if (error) reject(error);
+      else resolve();
+    }
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', onExit);
+    child.once('error', onError);
+  });
+}
+
+function findOnPath(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
 }

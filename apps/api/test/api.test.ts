@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '@ci-fixer/config';
-import { freshRedisDb } from '../../../test/support/redis.ts';
+import { startTestRedis, type TestRedis } from '../../../test/support/redis.ts';
 import { captureLogger } from '../../../test/support/logger.ts';
 import { startApi, type RunningApi } from '../src/server.ts';
 
@@ -9,6 +9,7 @@ const auth = { authorization: `Bearer ${TOKEN}` };
 const json = { ...auth, 'content-type': 'application/json' };
 
 let api: RunningApi;
+let redis: TestRedis;
 const valid = {
   repo: { url: 'https://github.com/acme/widgets', sha: 'a'.repeat(40) },
   command: 'npm run lint',
@@ -20,15 +21,19 @@ async function jobCount(): Promise<number> {
 }
 
 beforeAll(async () => {
+  redis = await startTestRedis();
   const config = loadConfig({
-    REDIS_URL: await freshRedisDb(1),
+    REDIS_URL: redis.url,
     PORT: '0',
     CI_FIXER_API_TOKEN: TOKEN,
     API_MAX_BODY_BYTES: '4096',
   });
   api = await startApi(config, TOKEN, captureLogger().logger);
 });
-afterAll(async () => api?.close());
+afterAll(async () => {
+  await api?.close();
+  await redis?.stop();
+});
 
 describe('health', () => {
   it('answers liveness and readiness', async () => {

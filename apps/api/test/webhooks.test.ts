@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
 import { COMMAND_FROM_SOURCE } from '@ci-fixer/jobs';
 import { verifyGitHubSignature } from '../src/webhooks/github.ts';
 import {
@@ -16,9 +15,12 @@ import {
   signGitHub,
   startApi,
 } from './webhooks-harness.ts';
+import { startTestRedis, type TestRedis } from '../../../test/support/redis.ts';
 
-// Real Redis, DB 5 (webhook tests); real payloads from @octokit/webhooks-examples and GitLab's documentation.
-const REDIS_URL = 'redis://127.0.0.1:6379/5';
+// Real Redis (a private server for this file); real payloads from @octokit/webhooks-examples and GitLab's
+// documentation.
+let redis: TestRedis;
+let REDIS_URL: string;
 
 const ENABLED = {
   GITHUB_WEBHOOK_SECRET: GITHUB_SECRET,
@@ -30,12 +32,15 @@ const ENABLED = {
 let api: Awaited<ReturnType<typeof startApi>>;
 
 beforeAll(async () => {
-  const redis = new Redis(REDIS_URL);
-  await redis.flushdb();
-  redis.disconnect();
+  redis = await startTestRedis();
+  REDIS_URL = redis.url;
   api = await startApi(ENABLED, REDIS_URL);
 });
-afterAll(() => api.close());
+afterAll(async () => {
+  await api?.close();
+  await redis?.stop();
+});
+// The server is this file's own, so emptying it between tests touches nothing else.
 beforeEach(() => api.redis.flushdb());
 
 const jobCount = () => api.queue.count();

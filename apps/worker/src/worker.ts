@@ -45,6 +45,8 @@ export async function startWorker(config: Config, baseLogger: Logger): Promise<R
   // Fail at start, saying what is missing (permissions, engine, isolation), rather than on the first job.
   const preflight = await driver.preflight();
   for (const warning of preflight.warnings) logger.warn(warning);
+  if (preflight.cleared?.length)
+    logger.info('cleared sandboxes of dead owners on this host', { sandboxes: preflight.cleared });
   if (!config.CI_FIXER_JOB_SIGNING_KEY)
     logger.warn(
       'CI_FIXER_JOB_SIGNING_KEY is not set: job signatures are not checked, so whoever can write to Redis can change what a job runs',

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Queue, QueueEvents, type Job } from 'bullmq';
@@ -17,18 +17,21 @@ import {
 import { createFixtureRepo, FIXTURES, type FixtureKind } from '../../../test/support/fixture-repos.ts';
 import { captureLogger } from '../../../test/support/logger.ts';
 import { waitFor } from '../../../test/support/processes.ts';
-import { freshRedisDb } from '../../../test/support/redis.ts';
+import { localSandboxDirs } from '../../../test/support/sandboxes.ts';
+import { startTestRedis, type TestRedis } from '../../../test/support/redis.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
 
 let config: Config;
 let events: QueueEvents;
 let queue: Queue<FixJobData>;
 let redis: Redis;
+let server: TestRedis;
 let sandboxRoot: string;
 const repos = mkdtempSync(path.join(os.tmpdir(), 'cif-worker-repos-'));
 
 beforeAll(async () => {
-  const url = await freshRedisDb(2);
+  server = await startTestRedis();
+  const url = server.url;
   sandboxRoot = mkdtempSync(path.join(os.tmpdir(), 'cif-worker-sandboxes-'));
   config = loadConfig({
     REDIS_URL: url,
@@ -59,6 +62,7 @@ afterAll(async () => {
   await events?.close();
   await queue?.close();
   redis?.disconnect();
+  await server?.stop();
 });
 
 let counter = 0;
@@ -87,11 +91,7 @@ async function finished(job: Job<FixJobData>, timeoutMs = 90_000): Promise<Job<F
   );
 }
 
-// Local sandboxes of a deployment live in a folder of its own under the root.
-const sandboxDirs = () =>
-  readdirSync(sandboxRoot, { recursive: true, encoding: 'utf8' }).filter((name) =>
-    /(^|\/)sbx-[0-9a-f]{16}$/.test(name),
-  );
+const sandboxDirs = () => localSandboxDirs(sandboxRoot);
 
 describe('worker', () => {
   let worker: RunningWorker;

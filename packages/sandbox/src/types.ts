@@ -94,6 +94,8 @@ export interface SandboxInfo {
 export interface PreflightReport {
   isolation: string;
   warnings: string[];
+  /** Sandboxes whose owner on this host had died, destroyed on the way. */
+  cleared?: string[];
 }
 
 /** Spec fields that only some drivers can honour; a spec that asks for more is refused with a SandboxError. */

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { heartbeatKey } from '@ci-fixer/jobs';
 import { LABELS, MANAGED_BY, reapOrphans, type KubernetesDriver, type Sandbox } from '../src/index.ts';
 import { buildJob } from '../src/kubernetes/job-spec.ts';
+import { startTestRedis, type TestRedis } from '../../../test/support/redis.ts';
 import { devCluster, workerDriver, type DevCluster } from './kubernetes-cluster.ts';
 
 let cluster: DevCluster;
@@ -200,11 +201,16 @@ describe('a pod that cannot start', () => {
 });
 
 describe('Jobs left behind by a killed worker', () => {
-  const redis = new Redis('redis://127.0.0.1:6379/11');
+  let server: TestRedis;
+  let redis: Redis;
   beforeAll(async () => {
-    await redis.flushdb();
+    server = await startTestRedis();
+    redis = new Redis(server.url);
   });
-  afterAll(() => redis.disconnect());
+  afterAll(async () => {
+    redis?.disconnect();
+    await server?.stop();
+  });
 
   it('are reaped once the owner heartbeat is gone', async () => {
     const deadOwner = `${owner}-killed`;
@@ -212,7 +218,7 @@ describe('Jobs left behind by a killed worker', () => {
       process.execPath,
       [
         path.join(import.meta.dirname, 'support', 'k8s-owner.ts'),
-        'redis://127.0.0.1:6379/11',
+        server.url,
         heartbeatKey(deadOwner),
         deadOwner,
         cluster.env.KUBECONFIG!,
@@ -229,7 +235,7 @@ describe('Jobs left behind by a killed worker', () => {
     });
     child.kill('SIGKILL');
     const driver = await workerDriver();
-    // Only the killed owner's heartbeat lives in this Redis DB; sandboxes of other test files running at the
+    // Only the killed owner's heartbeat lives in this private Redis; sandboxes of other test files running at the
     // same time are not this test's to reap.
     const isOwnerAlive = async (candidate: string) =>
       candidate !== deadOwner || (await redis.exists(heartbeatKey(candidate))) === 1;

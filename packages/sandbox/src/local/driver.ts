@@ -108,7 +108,7 @@ export class LocalDriver implements SandboxDriver {
   private async setUp(): Promise<Facilities> {
     checkIsolation(this.isolation);
     await fs.mkdir(this.root, { recursive: true, mode: 0o700 });
-    await this.sweepDeadOwners();
+    const cleared = await this.sweepDeadOwners();
     const warnings: string[] = [];
     let cgroups = detectCgroups(this.cgroupNamespace());
     if (!('unavailable' in cgroups)) {
@@ -138,7 +138,7 @@ export class LocalDriver implements SandboxDriver {
       this.isolation === 'bwrap'
         ? `bubblewrap: read-only host, own namespaces, no network but the egress proxy; ${limits}`
         : `none: plain processes; ${limits}`;
-    return { proxy, cgroups, report: { isolation, warnings } };
+    return { proxy, cgroups, report: { isolation, warnings, cleared } };
   }
 
   async create(spec: SandboxSpec): Promise<Sandbox> {
@@ -191,9 +191,9 @@ export class LocalDriver implements SandboxDriver {
     if (!ID_PATTERN.test(id)) throw new SandboxError(`not a local sandbox id: ${JSON.stringify(id)}`);
     const dir = path.join(this.root, id);
     await killRecordedGroups(path.join(dir, 'pids'));
-    // A reaper in another process knows the sandbox by id alone; its cgroups are named after it.
-    const facilities = await this.facilities?.catch(() => undefined);
-    const cgroups = facilities?.cgroups ?? detectCgroups(this.cgroupNamespace());
+    // A reaper (or the sweep in preflight, before set-up is done) knows the sandbox by id alone; its
+    // cgroups are named after it.
+    const cgroups = detectCgroups(this.cgroupNamespace());
     if (!('unavailable' in cgroups)) await SandboxCgroup.existing(cgroups, id).destroy();
     await fs.rm(dir, { recursive: true, force: true });
   }
