@@ -72,6 +72,7 @@ export function createProcessor({
           log.info('sandbox created', { sandbox: sandbox.id });
         },
         commandTimeoutMs: config.SANDBOX_COMMAND_TIMEOUT_SECONDS * 1000,
+        patchGuard: config,
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
         onProgress: (progress) => job.updateProgress({ ...progress }),
         ...(forgeJob ? { gitAuthHeader: forgeJob.gitAuthHeader } : {}),
