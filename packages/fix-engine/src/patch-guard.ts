@@ -167,6 +167,11 @@ export function gitlabLocalIncludes(gitlabCi: string): string[] {
   return [...new Set([...gitlabCi.matchAll(paths)].map((match) => match[1]!.replace(/^\/+/, '')))];
 }
 
+/** Why a recipe's change was rolled back: its tool changed files it had not reported (and was not asked to). */
+export function unreported(recipe: string, files: readonly string[]): string {
+  return `the ${recipe} recipe changed files its tool did not report: ${files.join(', ')}`;
+}
+
 /** Compiles globs into anchored regular expressions: `**` spans segments, `*`/`?` stay within one. */
 export function globToRegExp(glob: string): RegExp {
   let source = '';
@@ -297,6 +302,30 @@ export function guardPatch(patch: string, context: GuardContext): string[] {
       );
   }
   return [...new Set(violations)];
+}
+
+/**
+ * guardPatch on a work tree: `show` reads a git object (`<sha>:<path>` from the base commit, `:<path>` from
+ * the index the patch was made from) or answers undefined when there is none.
+ */
+export async function guardTree(
+  patch: string,
+  policy: PatchPolicy,
+  baseSha: string,
+  files: readonly string[],
+  agentFiles: ReadonlySet<string>,
+  show: (spec: string) => Promise<string | undefined>,
+): Promise<string[]> {
+  const packageJsons = new Map<string, { before: string | undefined; after: string | undefined }>();
+  for (const file of files.filter((f) => f === 'package.json' || f.endsWith('/package.json')))
+    packageJsons.set(file, { before: await show(`${baseSha}:${file}`), after: await show(`:${file}`) });
+  const gitlabCi = await show(`${baseSha}:.gitlab-ci.yml`);
+  return guardPatch(patch, {
+    policy,
+    agentFiles,
+    packageJsons,
+    ...(gitlabCi ? { ciIncludes: gitlabLocalIncludes(gitlabCi) } : {}),
+  });
 }
 
 /** package.json check fields whose value differs; undefined when either side is present but not JSON. */

@@ -14,14 +14,7 @@ import { runAgent, type AgentOptions } from './agent/loop.ts';
 import { cacheEnvironment } from './cache-env.ts';
 import { diagnose } from './diagnose/index.ts';
 import { gitProtocolEnv, killReason } from './git-env.ts';
-import {
-  gitlabLocalIncludes,
-  guardPatch,
-  patchPolicy,
-  protectedPathViolation,
-  type PatchGuardConfig,
-  type PatchPolicy,
-} from './patch-guard.ts';
+import * as patchGuard from './patch-guard.ts';
 import { RECIPES, type Recipe } from './recipes/index.ts';
 import { detectToolchains, type Toolchain } from './toolchain.ts';
 
@@ -51,7 +44,7 @@ export interface FixOptions {
   /** The LLM agent, tried when no recipe fixes the failure; absent when no model is configured. */
   agent?: AgentOptions;
   /** Extra protected paths and patch limits (FIX_PROTECTED_PATHS, FIX_MAX_PATCH_*); safe defaults without. */
-  patchGuard?: PatchGuardConfig;
+  patchGuard?: patchGuard.PatchGuardConfig;
 }
 
 const MAX_ROUNDS = 3;
@@ -97,7 +90,9 @@ class FixRun {
   private readonly agentFiles = new Set<string>();
   /** Why a recipe's change was refused: named in the reason when the run ends without a fix. */
   private readonly refusals: string[] = [];
-  private readonly policy: PatchPolicy;
+  private readonly policy: patchGuard.PatchPolicy;
+  /** For every git command: the transports it may use (GIT_ALLOW_PROTOCOL). */
+  private readonly git: Record<string, string>;
   private readonly strategies: string[] = [];
   private flaky = false;
   private agentUsage: AgentUsage | undefined;
@@ -106,7 +101,8 @@ class FixRun {
     this.options = options;
     this.cwd = path.posix.normalize(options.request.workingDirectory ?? '.').replace(/^\.$/, '');
     this.env = cacheEnvironment(options.sandbox.cacheDir);
-    this.policy = patchPolicy(options.patchGuard);
+    this.policy = patchGuard.patchPolicy(options.patchGuard);
+    this.git = gitProtocolEnv(options.request.repo.url);
   }
 
   async run(): Promise<FixResult> {
@@ -144,9 +140,8 @@ class FixRun {
 
     if (this.options.agent) return this.runAgent(original, diagnosis, failure);
     const killed = this.killed(failure);
-    const after = this.strategies.length ? ` after ${this.strategies.join(', ')}` : '';
     const reason = killed
-      ? `${killed}${after}`
+      ? `${killed}${this.strategies.length ? ` after ${this.strategies.join(', ')}` : ''}`
       : this.strategies.length === 0
         ? `no deterministic recipe fits this failure (${diagnosis.summary})`
         : `still failing after ${this.strategies.join(', ')}, and no recipe fits what remains (${diagnosis.summary})`;
@@ -214,12 +209,9 @@ class FixRun {
           continue;
         }
       }
-      const killed = this.killed(failed.result);
-      return this.finish(
-        'unfixable',
-        `installing dependencies failed: ${shown}${killed ? `: ${killed}` : ''}`,
-        diagnosis,
-      );
+      const killed = this.killed(failed.result) ?? '';
+      const why = `installing dependencies failed: ${shown}${killed && `: ${killed}`}`;
+      return this.finish('unfixable', why, diagnosis);
     }
   }
 
@@ -275,7 +267,7 @@ class FixRun {
   private async applyRecipes(diagnosis: Diagnosis): Promise<string[]> {
     const applied: string[] = [];
     for (const recipe of RECIPES) {
-      // What the tool reported is untrusted: a file it names is fixed only if no producer may not change it.
+      // What the tool reported is untrusted: a file it names is passed on only if it is not protected.
       const claimed = recipe.claims(diagnosis, this.cwd).filter((file) => this.allowed(file));
       if (claimed.length === 0) continue;
       const executable = await this.findExecutable(recipe);
@@ -288,9 +280,7 @@ class FixRun {
       if (outside.length > 0) {
         await this.rollback(touched);
         if (outside.every((file) => this.allowed(file)))
-          this.refusals.push(
-            `the ${recipe.name} recipe changed files its tool did not report: ${outside.join(', ')}`,
-          );
+          this.refusals.push(patchGuard.unreported(recipe.name, outside));
         continue;
       }
       if (touched.length > 0) {
@@ -304,7 +294,7 @@ class FixRun {
 
   /** Whether a file may be changed by any producer; a refusal is kept for the reason. */
   private allowed(file: string): boolean {
-    const violation = protectedPathViolation(file, this.policy);
+    const violation = patchGuard.protectedPathViolation(file, this.policy);
     if (violation) this.refusals.push(violation);
     return !violation;
   }
@@ -386,27 +376,19 @@ class FixRun {
     });
   }
 
-  /** The patch guard, with what it needs from the base commit and the tree (package.json, GitLab includes). */
-  private async guard(patch: string): Promise<string[]> {
-    const show = async (spec: string) => {
-      const shown = await this.exec(['git', 'show', spec], { record: false, cwd: '' });
-      return shown.exitCode === 0 ? shown.stdout : undefined;
-    };
-    const packageJsons = new Map<string, { before: string | undefined; after: string | undefined }>();
-    for (const file of this.fixedFiles) {
-      if (path.posix.basename(file) !== 'package.json') continue;
-      packageJsons.set(file, {
-        before: await show(`${this.baseSha}:${file}`),
-        after: await show(`:${file}`),
-      });
-    }
-    const gitlabCi = await show(`${this.baseSha}:.gitlab-ci.yml`);
-    return guardPatch(patch, {
-      policy: this.policy,
-      agentFiles: this.agentFiles,
-      packageJsons,
-      ...(gitlabCi ? { ciIncludes: gitlabLocalIncludes(gitlabCi) } : {}),
-    });
+  /** The patch guard, reading what it needs (package.json before and after, GitLab includes) through git. */
+  private guard(patch: string): Promise<string[]> {
+    return patchGuard.guardTree(
+      patch,
+      this.policy,
+      this.baseSha!,
+      [...this.fixedFiles],
+      this.agentFiles,
+      async (spec) => {
+        const shown = await this.exec(['git', 'show', spec], { record: false, cwd: '' });
+        return shown.exitCode === 0 ? shown.stdout : undefined;
+      },
+    );
   }
 
   /**
@@ -521,14 +503,9 @@ class FixRun {
       tail = (tail + chunk).slice(-LOG_TAIL_CHARS);
       this.options.onOutput?.(chunk, stream);
     };
+    const gitEnv = argv[0] === 'git' ? this.git : {};
     const result = await this.options.sandbox.exec(argv, {
-      env: {
-        CI: 'true',
-        GIT_TERMINAL_PROMPT: '0',
-        ...this.env,
-        ...(argv[0] === 'git' ? gitProtocolEnv(this.options.request.repo.url) : {}),
-        ...env,
-      },
+      env: { CI: 'true', GIT_TERMINAL_PROMPT: '0', ...this.env, ...gitEnv, ...env },
       timeoutMs: this.options.commandTimeoutMs,
       ...(cwd ? { cwd } : {}),
       ...(this.options.signal ? { signal: this.options.signal } : {}),
