@@ -74,6 +74,7 @@ async function main(argv: string[]): Promise<number> {
       hostFiles: inherited.files,
       egress,
       commandTimeoutMs: config.SANDBOX_COMMAND_TIMEOUT_SECONDS * 1000,
+      patchGuard: config,
       signal: abort.signal,
       onProgress: ({ stage, steps }) => {
         if (stage !== lastStage) say(`▸ ${STAGE_LABELS[stage]}`);

@@ -74,6 +74,7 @@ export function createProcessor({
           log.info('sandbox created', { sandbox: sandbox.id });
         },
         commandTimeoutMs: config.SANDBOX_COMMAND_TIMEOUT_SECONDS * 1000,
+        patchGuard: config,
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
         // A webhook job's recovered command goes with its progress: job data stays as the API signed it.
         onProgress: (progress) => job.updateProgress({ ...progress, ...(forgeJob ? { request } : {}) }),

@@ -159,6 +159,35 @@ export const envSchema = z.object({
   JOB_RETENTION_COUNT: int('Finished jobs kept for the API, per outcome.', 1000, 1, 1_000_000),
   JOB_RETENTION_SECONDS: int('Age after which finished jobs are dropped.', 7 * 86_400, 60, 365 * 86_400),
   FIX_TIMEOUT_SECONDS: int('Wall-clock limit for one fix job, sandbox included.', 1800, 10, 86_400),
+  FIX_PROTECTED_PATHS: z
+    .string()
+    .default('')
+    .transform((value) =>
+      value
+        .split(',')
+        .map((glob) => glob.trim())
+        .filter(Boolean),
+    )
+    .pipe(
+      z.array(
+        z
+          .string()
+          .regex(
+            /^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[^\s\\]+$/,
+            'must be comma-separated glob patterns relative to the repository root, e.g. deploy/**,*.tf',
+          ),
+      ),
+    )
+    .describe(
+      'Further paths no fix may change, as comma-separated globs relative to the repository root (`**` any depth, `*` one segment). Added to the built-in list (CI configuration, CODEOWNERS, git metadata), never replacing it.',
+    ),
+  FIX_MAX_PATCH_BYTES: int(
+    'Largest patch a fix may produce, in bytes; a larger one ends `unfixable`.',
+    1_048_576,
+    1024,
+    64 * 1_048_576,
+  ),
+  FIX_MAX_PATCH_FILES: int('Most files a fix may change; more ends `unfixable`.', 200, 1, 100_000),
 
   SANDBOX_DRIVER: z.enum(SANDBOX_DRIVERS).default('local').describe('Where fix commands run.'),
   CI_FIXER_DEPLOYMENT: z

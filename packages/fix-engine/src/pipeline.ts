@@ -13,7 +13,8 @@ import type { ExecResult, Sandbox } from '@ci-fixer/sandbox';
 import { runAgent, type AgentOptions } from './agent/loop.ts';
 import { cacheEnvironment } from './cache-env.ts';
 import { diagnose } from './diagnose/index.ts';
-import { checkGuardrails } from './guardrails.ts';
+import { gitProtocolEnv, killReason } from './git-env.ts';
+import * as patchGuard from './patch-guard.ts';
 import { RECIPES, type Recipe } from './recipes/index.ts';
 import { detectToolchains, type Toolchain } from './toolchain.ts';
 
@@ -42,6 +43,8 @@ export interface FixOptions {
   onOutput?: (chunk: string, stream: 'stdout' | 'stderr') => void;
   /** The LLM agent, tried when no recipe fixes the failure; absent when no model is configured. */
   agent?: AgentOptions;
+  /** Extra protected paths and patch limits (FIX_PROTECTED_PATHS, FIX_MAX_PATCH_*); safe defaults without. */
+  patchGuard?: patchGuard.PatchGuardConfig;
 }
 
 const MAX_ROUNDS = 3;
@@ -83,8 +86,13 @@ class FixRun {
   private baseSha: string | null = null;
   private toolchains: Toolchain[] = [];
   private readonly fixedFiles = new Set<string>();
-  /** Files the agent changed: the path guardrails (CI and check configuration) apply to these. */
+  /** Files the agent changed: the check-configuration rules of the patch guard apply to these. */
   private readonly agentFiles = new Set<string>();
+  /** Why a recipe's change was refused: named in the reason when the run ends without a fix. */
+  private readonly refusals: string[] = [];
+  private readonly policy: patchGuard.PatchPolicy;
+  /** For every git command: the transports it may use (GIT_ALLOW_PROTOCOL). */
+  private readonly git: Record<string, string>;
   private readonly strategies: string[] = [];
   private flaky = false;
   private agentUsage: AgentUsage | undefined;
@@ -93,6 +101,8 @@ class FixRun {
     this.options = options;
     this.cwd = path.posix.normalize(options.request.workingDirectory ?? '.').replace(/^\.$/, '');
     this.env = cacheEnvironment(options.sandbox.cacheDir);
+    this.policy = patchGuard.patchPolicy(options.patchGuard);
+    this.git = gitProtocolEnv(options.request.repo.url);
   }
 
   async run(): Promise<FixResult> {
@@ -129,8 +139,10 @@ class FixRun {
     }
 
     if (this.options.agent) return this.runAgent(original, diagnosis, failure);
-    const reason =
-      this.strategies.length === 0
+    const killed = this.killed(failure);
+    const reason = killed
+      ? `${killed}${this.strategies.length ? ` after ${this.strategies.join(', ')}` : ''}`
+      : this.strategies.length === 0
         ? `no deterministic recipe fits this failure (${diagnosis.summary})`
         : `still failing after ${this.strategies.join(', ')}, and no recipe fits what remains (${diagnosis.summary})`;
     return this.finish('unfixable', reason, original);
@@ -142,13 +154,10 @@ class FixRun {
     await this.must(['git', 'init', '-q', '.'], 'git init');
     // Fetched by URL, never stored as a remote, so no URL (and later no credential) lands in .git/config.
     const shallowTarget = sha && sha.length === 40 ? sha : sha ? undefined : (ref ?? 'HEAD');
-    const auth: Record<string, string> = this.options.gitAuthHeader
-      ? {
-          GIT_CONFIG_COUNT: '1',
-          GIT_CONFIG_KEY_0: 'http.extraHeader',
-          GIT_CONFIG_VALUE_0: this.options.gitAuthHeader,
-        }
-      : {};
+    const auth = gitProtocolEnv(
+      url,
+      this.options.gitAuthHeader ? [['http.extraHeader', this.options.gitAuthHeader]] : [],
+    );
     const shallow = shallowTarget
       ? await this.exec(['git', 'fetch', '-q', '--depth', '1', '--no-tags', '--', url, shallowTarget], {
           env: auth,
@@ -200,7 +209,9 @@ class FixRun {
           continue;
         }
       }
-      return this.finish('unfixable', `installing dependencies failed: ${shown}`, diagnosis);
+      const killed = this.killed(failed.result) ?? '';
+      const why = `installing dependencies failed: ${shown}${killed && `: ${killed}`}`;
+      return this.finish('unfixable', why, diagnosis);
     }
   }
 
@@ -256,7 +267,8 @@ class FixRun {
   private async applyRecipes(diagnosis: Diagnosis): Promise<string[]> {
     const applied: string[] = [];
     for (const recipe of RECIPES) {
-      const claimed = recipe.claims(diagnosis, this.cwd);
+      // What the tool reported is untrusted: a file it names is passed on only if it is not protected.
+      const claimed = recipe.claims(diagnosis, this.cwd).filter((file) => this.allowed(file));
       if (claimed.length === 0) continue;
       const executable = await this.findExecutable(recipe);
       if (!executable) continue;
@@ -267,6 +279,8 @@ class FixRun {
       const outside = touched.filter((file) => !claimed.includes(file));
       if (outside.length > 0) {
         await this.rollback(touched);
+        if (outside.every((file) => this.allowed(file)))
+          this.refusals.push(patchGuard.unreported(recipe.name, outside));
         continue;
       }
       if (touched.length > 0) {
@@ -276,6 +290,13 @@ class FixRun {
       }
     }
     return applied;
+  }
+
+  /** Whether a file may be changed by any producer; a refusal is kept for the reason. */
+  private allowed(file: string): boolean {
+    const violation = patchGuard.protectedPathViolation(file, this.policy);
+    if (violation) this.refusals.push(violation);
+    return !violation;
   }
 
   private async findExecutable(recipe: Recipe): Promise<string | undefined> {
@@ -330,19 +351,16 @@ class FixRun {
   private async verifyAndFinish(original: Diagnosis | null): Promise<FixResult> {
     await this.enter('verifying');
     const patch = await this.patch([...this.fixedFiles]);
-    const violations = checkGuardrails(patch, this.agentFiles);
+    const violations = await this.guard(patch);
     if (violations.length > 0) {
       await this.rollback([...this.fixedFiles]);
-      return this.finish(
-        'unfixable',
-        `the candidate fix breaks the rules: ${violations.join('; ')}`,
-        original,
-      );
+      return this.finish('unfixable', violations.join('; '), original);
     }
     const strategy = [...new Set(this.strategies)].join('+');
     const command = await this.runCommand();
     if (command.exitCode !== 0) {
-      return this.finish('unfixable', `the command still fails after ${strategy}`, original);
+      const killed = this.killed(command);
+      return this.finish('unfixable', `${killed ?? 'the command still fails'} after ${strategy}`, original);
     }
     const verify = this.options.request.verifyCommand;
     if (verify && (await this.shell(verify)).exitCode !== 0) {
@@ -356,6 +374,21 @@ class FixRun {
       patch,
       strategy,
     });
+  }
+
+  /** The patch guard, reading what it needs (package.json before and after, GitLab includes) through git. */
+  private guard(patch: string): Promise<string[]> {
+    return patchGuard.guardTree(
+      patch,
+      this.policy,
+      this.baseSha!,
+      [...this.fixedFiles],
+      this.agentFiles,
+      async (spec) => {
+        const shown = await this.exec(['git', 'show', spec], { record: false, cwd: '' });
+        return shown.exitCode === 0 ? shown.stdout : undefined;
+      },
+    );
   }
 
   /**
@@ -409,6 +442,9 @@ class FixRun {
   }
 
   private diagnoseFailure(result: ExecResult, command: string): Diagnosis {
+    const killed = this.killed(result);
+    if (killed)
+      return { summary: killed, findings: [{ category: 'unknown', tool: 'unknown', message: killed }] };
     const goModule = this.toolchains.find((toolchain) => toolchain.goModule)?.goModule;
     const context = { cwd: this.cwd, command, ...(goModule ? { goModule } : {}) };
     const diagnosis = diagnose(`${result.stdout}\n${result.stderr}`, this.options.sandbox.workdir, context);
@@ -418,6 +454,10 @@ class FixRun {
       if (fromLogs.findings.some((finding) => finding.category !== 'unknown')) return fromLogs;
     }
     return diagnosis;
+  }
+
+  private killed(result: ExecResult): string | undefined {
+    return killReason(result, this.options.commandTimeoutMs);
   }
 
   private runCommand(): Promise<ExecResult> {
@@ -463,8 +503,9 @@ class FixRun {
       tail = (tail + chunk).slice(-LOG_TAIL_CHARS);
       this.options.onOutput?.(chunk, stream);
     };
+    const gitEnv = argv[0] === 'git' ? this.git : {};
     const result = await this.options.sandbox.exec(argv, {
-      env: { CI: 'true', GIT_TERMINAL_PROMPT: '0', ...this.env, ...env },
+      env: { CI: 'true', GIT_TERMINAL_PROMPT: '0', ...this.env, ...gitEnv, ...env },
       timeoutMs: this.options.commandTimeoutMs,
       ...(cwd ? { cwd } : {}),
       ...(this.options.signal ? { signal: this.options.signal } : {}),
@@ -501,6 +542,8 @@ class FixRun {
     diagnosis: Diagnosis | null,
     fix: { patch: string; strategy: string } | null = null,
   ): FixResult {
+    if (outcome !== 'fixed' && this.refusals.length > 0)
+      reason = `${[...new Set(this.refusals)].join('; ')}: refused; ${reason}`;
     return {
       outcome,
       reason: this.flaky ? `${reason} (the command passed once and failed once: it may be flaky)` : reason,
