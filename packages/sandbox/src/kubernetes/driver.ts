@@ -19,7 +19,14 @@ import {
 } from '../types.ts';
 import { runCommand, type ExecTarget, type RunDefaults } from './exec.ts';
 import { readFileInPod, relativeInside, writeFileInPod } from './files.ts';
-import { APP_LABELS, buildJob, jobName, labelSelector, type PodSettings } from './job-spec.ts';
+import {
+  APP_LABELS,
+  buildJob,
+  jobName,
+  labelSelector,
+  networkMode,
+  type PodSettings,
+} from './job-spec.ts';
 import { preflightKubernetes } from './preflight.ts';
 import { apiFailure, waitForPod } from './wait.ts';
 
@@ -43,6 +50,8 @@ export interface KubernetesDriverOptions {
   tolerations?: V1Toleration[];
   imagePullSecrets?: string[];
   podReadyTimeoutMs?: number;
+  /** Preflight fails unless NetworkPolicies confine sandbox pods (K8S_REQUIRE_NETWORK_POLICY); default true. */
+  requireNetworkPolicy?: boolean;
   /** Lifetime of sandboxes whose spec sets none. */
   defaultMaxLifetimeSeconds?: number;
   defaultTimeoutMs?: number;
@@ -82,6 +91,7 @@ export class KubernetesDriver implements SandboxDriver {
   private readonly core: CoreV1Api;
   private readonly exec: Exec;
   private readonly podReadyTimeoutMs: number;
+  private readonly requireNetworkPolicy: boolean;
   private readonly defaultMaxLifetimeSeconds: number;
   private readonly runDefaults: RunDefaults;
 
@@ -116,6 +126,7 @@ export class KubernetesDriver implements SandboxDriver {
     this.core = this.kubeConfig.makeApiClient(CoreV1Api);
     this.exec = new Exec(this.kubeConfig);
     this.podReadyTimeoutMs = options.podReadyTimeoutMs ?? K8S_DEFAULTS.podReadyTimeoutMs;
+    this.requireNetworkPolicy = options.requireNetworkPolicy ?? true;
     this.defaultMaxLifetimeSeconds =
       options.defaultMaxLifetimeSeconds ?? K8S_DEFAULTS.defaultMaxLifetimeSeconds;
     this.runDefaults = {
@@ -124,9 +135,14 @@ export class KubernetesDriver implements SandboxDriver {
     };
   }
 
-  /** Checks that this identity holds every permission the driver uses; names all missing ones at once. */
+  /**
+   * Checks that this identity holds every permission the driver uses (names all missing ones at once) and,
+   * unless turned off, that NetworkPolicies confine sandbox pods: the driver itself cannot limit a pod's network.
+   */
   preflight(): Promise<void> {
-    return preflightKubernetes(this.kubeConfig, this.namespace);
+    return preflightKubernetes(this.kubeConfig, this.namespace, {
+      requireNetworkPolicy: this.requireNetworkPolicy,
+    });
   }
 
   async close(): Promise<void> {}
@@ -147,6 +163,7 @@ export class KubernetesDriver implements SandboxDriver {
     const body = buildJob(this.settings, {
       name,
       labels: spec.labels,
+      network: networkMode(spec.egress),
       ...(spec.image ? { image: spec.image } : {}),
       ...(spec.limits ? { limits: spec.limits } : {}),
       maxLifetimeSeconds: spec.maxLifetimeSeconds ?? this.defaultMaxLifetimeSeconds,
