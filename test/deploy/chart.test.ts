@@ -29,6 +29,7 @@ import {
   parseManifests,
   podSpec,
   render,
+  startScriptedRedis,
   templateArgs,
   type Manifest,
 } from './helm.ts';
@@ -608,6 +609,33 @@ describe('Redis is not open', () => {
     // redis-cli exits 0 on NOAUTH: the probe must compare the reply.
     expect(redis.livenessProbe!.exec!.command).toEqual(['sh', '-c', '[ "$(redis-cli ping)" = PONG ]']);
   });
+
+  test.each([
+    ['requirepass', [], undefined],
+    ['an ACL user', ['redis.auth.username=cifixer'], 'cifixer'],
+  ])(
+    'the rendered Redis start script, run for real (%s): password required, not on argv, noeviction',
+    async (_name, set, user) => {
+      const manifests = await render({ set });
+      const container = podSpec(find(manifests, 'StatefulSet', `${fullname}-redis`)).containers[0]! as {
+        args: string[];
+      };
+      const password = `chart0test0${Date.now().toString(36)}`;
+      const server = await startScriptedRedis(container.args[0]!, password);
+      const as = user ? ['--user', user] : [];
+      try {
+        expect(await server.cli(['ping'])).toMatch(/^NOAUTH/);
+        expect(await server.cli([...as, 'ping'], password)).toBe('PONG');
+        if (user) expect(await server.cli(['ping'], password)).toMatch(/^NOAUTH/); // "default" is off
+        expect(await server.cli([...as, 'config', 'get', 'maxmemory-policy'], password)).toBe(
+          'maxmemory-policy\nnoeviction',
+        );
+        expect(server.cmdline()).not.toContain(password);
+      } finally {
+        await server.stop();
+      }
+    },
+  );
 
   test('an ACL user: the default user is disabled, apps, probes and KEDA log in as the user', async () => {
     const manifests = await render({ set: ['redis.auth.username=cifixer', 'worker.keda.enabled=true'] });
