@@ -12,7 +12,6 @@ import { backlogKeys } from '@ci-fixer/jobs';
 import { HEALTH_PATHS } from '../../apps/api/src/health.ts';
 import { buildJob, NETWORK_LABEL, type NetworkMode } from '../../packages/sandbox/src/kubernetes/job-spec.ts';
 import { networkPolicyGaps, selects } from '../../packages/sandbox/src/kubernetes/preflight.ts';
-import type { V1LabelSelector, V1NetworkPolicy } from '@kubernetes/client-node';
 import {
   CHART_OWNED_ENV_NAMES,
   CREDENTIAL_NAME,
@@ -45,6 +44,10 @@ const redisAuthSecret = `${fullname}-redis-auth`;
  * into REDIS_URL as $(REDIS_PASSWORD), so the URL's password never appears in the pod spec) and Node's own
  * NODE_EXTRA_CA_CERTS (the external Redis's CA).
  */
+// The Kubernetes client's types, as the driver's own functions take them (the client is the sandbox package's).
+type V1NetworkPolicy = Parameters<typeof networkPolicyGaps>[0][number];
+type V1LabelSelector = NonNullable<Parameters<typeof selects>[0]>;
+
 const CHART_INTERNAL_ENV = ['REDIS_PASSWORD', 'NODE_EXTRA_CA_CERTS'];
 
 /** Every optional feature on, as far as one values set allows (HPA and KEDA exclude each other). */
@@ -398,6 +401,11 @@ interface Peer {
   ipBlock?: { cidr: string; except?: string[] };
 }
 
+/** The peers of a rendered policy's first ingress rule (as YAML has it: `from`; the client's type says `_from`). */
+function ingressFrom(policy: Manifest): Peer[] {
+  return (policy.spec as { ingress: { from: Peer[] }[] }).ingress[0]!.from;
+}
+
 /** Whether a pod with `labels` in `namespace` is one of a policy rule's peers (ipBlocks aside). */
 function peerAdmits(
   peers: Peer[],
@@ -510,7 +518,7 @@ describe('NetworkPolicies (on by default; enforcement needs a CNI, which the dev
     const redis = policy(`${fullname}-redis`);
     expect(selects(redis.spec!.podSelector, redisPods)).toBe(true);
     expect(redis.spec!.policyTypes).toEqual(['Ingress']);
-    const redisFrom = redis.spec!.ingress![0]!.from as Peer[];
+    const redisFrom = ingressFrom(redis as unknown as Manifest);
     expect(redis.spec!.ingress![0]!.ports).toEqual([{ protocol: 'TCP', port: 6379 }]);
     expect(peerAdmits(redisFrom, NAMESPACE, NAMESPACE, api)).toBe(true);
     expect(peerAdmits(redisFrom, NAMESPACE, NAMESPACE, worker)).toBe(true);
@@ -525,9 +533,9 @@ describe('NetworkPolicies (on by default; enforcement needs a CNI, which the dev
     ] as const) {
       const spec = policy(name).spec!;
       expect(selects(spec.podSelector, labels), name).toBe(true);
-      const rule = spec.ingress![0]!;
+      const rule = spec.ingress![0]! as unknown as { from: Peer[]; ports: unknown };
       expect(rule.ports).toEqual([{ protocol: 'TCP', port }]);
-      const from = rule.from as Peer[];
+      const from = rule.from;
       expect(peerAdmits(from, NAMESPACE, sandboxNs, sandbox), name).toBe(false);
       expect(peerAdmits(from, NAMESPACE, 'ingress-nginx', { app: 'controller' }), name).toBe(true);
       expect(peerAdmits(from, NAMESPACE, NAMESPACE, api), name).toBe(true);
@@ -539,8 +547,7 @@ describe('NetworkPolicies (on by default; enforcement needs a CNI, which the dev
 
     // KEDA's operator may count the backlog.
     const keda = await render({ set: ['worker.keda.enabled=true'] });
-    const kedaFrom = (find(keda, 'NetworkPolicy', `${fullname}-redis`) as unknown as V1NetworkPolicy).spec!
-      .ingress![0]!.from as Peer[];
+    const kedaFrom = ingressFrom(find(keda, 'NetworkPolicy', `${fullname}-redis`));
     expect(peerAdmits(kedaFrom, NAMESPACE, 'keda', { app: 'keda-operator' })).toBe(true);
   });
 
@@ -550,13 +557,11 @@ describe('NetworkPolicies (on by default; enforcement needs a CNI, which the dev
     });
     const sandbox = sandboxPodLabels('egress');
     for (const name of [`${fullname}-api`, `${fullname}-worker`, `${fullname}-redis`]) {
-      const from = (find(manifests, 'NetworkPolicy', name) as unknown as V1NetworkPolicy).spec!.ingress![0]!
-        .from as Peer[];
+      const from = ingressFrom(find(manifests, 'NetworkPolicy', name));
       expect(peerAdmits(from, NAMESPACE, NAMESPACE, sandbox), name).toBe(false);
     }
     const api = podLabels(manifests, 'Deployment', `${fullname}-api`);
-    const from = (find(manifests, 'NetworkPolicy', `${fullname}-worker`) as unknown as V1NetworkPolicy).spec!
-      .ingress![0]!.from as Peer[];
+    const from = ingressFrom(find(manifests, 'NetworkPolicy', `${fullname}-worker`));
     expect(peerAdmits(from, NAMESPACE, NAMESPACE, api)).toBe(true);
   });
 });
@@ -617,7 +622,8 @@ describe('Redis is not open', () => {
     'the rendered Redis start script, run for real (%s): password required, not on argv, noeviction',
     async (_name, set, user) => {
       const manifests = await render({ set });
-      const container = podSpec(find(manifests, 'StatefulSet', `${fullname}-redis`)).containers[0]! as {
+      const container = podSpec(find(manifests, 'StatefulSet', `${fullname}-redis`))
+        .containers[0]! as unknown as {
         args: string[];
       };
       const password = `chart0test0${Date.now().toString(36)}`;
@@ -639,7 +645,7 @@ describe('Redis is not open', () => {
 
   test('an ACL user: the default user is disabled, apps, probes and KEDA log in as the user', async () => {
     const manifests = await render({ set: ['redis.auth.username=cifixer', 'worker.keda.enabled=true'] });
-    const redis = podSpec(find(manifests, 'StatefulSet', `${fullname}-redis`)).containers[0]! as {
+    const redis = podSpec(find(manifests, 'StatefulSet', `${fullname}-redis`)).containers[0]! as unknown as {
       args: string[];
       livenessProbe?: { exec?: { command: string[] } };
     };
