@@ -365,10 +365,10 @@ describe('helm install, upgrade and rollback (values.yaml)', () => {
       // Turned off explicitly, it runs (RBAC is still checked).
       await expect((await workerDriver(false)).preflight()).resolves.toBeUndefined();
     } finally {
-      const object = JSON.parse(saved) as { metadata: Record<string, unknown> };
-      for (const field of ['resourceVersion', 'uid', 'creationTimestamp', 'managedFields'])
-        delete object.metadata[field];
-      await cluster.kubectl(['apply', '-f', '-'], JSON.stringify(object));
+      // Put the chart's object back as it was, without the server-set fields of the deleted one.
+      const { metadata, ...rest } = JSON.parse(saved) as { metadata: Record<string, unknown> };
+      const { resourceVersion: _v, uid: _u, creationTimestamp: _c, managedFields: _m, ...kept } = metadata;
+      await cluster.kubectl(['apply', '-f', '-'], JSON.stringify({ ...rest, metadata: kept }));
     }
     await expect(worker.preflight()).resolves.toBeUndefined();
   });
@@ -438,7 +438,8 @@ describe('refused on the real apiserver too', () => {
     );
     expect(result.code).not.toBe(0);
     expect(result.stderr).toContain(`sandbox.namespace is the release namespace (${NS}-dry)`);
-    const releases = await cluster.helm(['list', '-n', `${NS}-dry`, '-a', '-q']);
+    // helm 4 lists releases in every status by default (failed, pending) without flags.
+    const releases = await cluster.helm(['list', '-n', `${NS}-dry`, '-q']);
     expect(releases.trim()).toBe('');
   });
 });

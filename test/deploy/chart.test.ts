@@ -11,7 +11,11 @@ import { ENV_NAMES, loadConfig } from '@ci-fixer/config';
 import { backlogKeys } from '@ci-fixer/jobs';
 import { HEALTH_PATHS } from '../../apps/api/src/health.ts';
 import { buildJob, NETWORK_LABEL, type NetworkMode } from '../../packages/sandbox/src/kubernetes/job-spec.ts';
-import { networkPolicyGaps, selects } from '../../packages/sandbox/src/kubernetes/preflight.ts';
+import {
+  networkPolicyGaps,
+  REQUIRED_PERMISSIONS,
+  selects,
+} from '../../packages/sandbox/src/kubernetes/preflight.ts';
 import {
   CHART_OWNED_ENV_NAMES,
   CREDENTIAL_NAME,
@@ -335,6 +339,23 @@ describe('RBAC and sandbox isolation', () => {
       if (sandboxNs !== NAMESPACE) expect(find(manifests, 'Namespace', sandboxNs).kind).toBe('Namespace');
     },
   );
+
+  test('the shared rules grant exactly what the driver asks for (REQUIRED_PERMISSIONS), networkpolicies read-only', () => {
+    const granted = (rules as { apiGroups: string[]; resources: string[]; verbs: string[] }[]).flatMap(
+      (rule) =>
+        rule.apiGroups.flatMap((group) =>
+          rule.resources.flatMap((resource) => rule.verbs.map((verb) => `${verb} ${group}/${resource}`)),
+        ),
+    );
+    const required = REQUIRED_PERMISSIONS.map(
+      (p) => `${p.verb} ${p.group}/${p.subresource ? `${p.resource}/${p.subresource}` : p.resource}`,
+    );
+    expect(granted.sort()).toEqual(required.sort());
+    expect(granted.filter((g) => g.includes('networkpolicies')).sort()).toEqual([
+      'get networking.k8s.io/networkpolicies',
+      'list networking.k8s.io/networkpolicies',
+    ]);
+  });
 
   test('the sandbox namespace is created with Pod Security `restricted` enforced', async () => {
     const manifests = await render();

@@ -19,14 +19,7 @@ import {
 } from '../types.ts';
 import { runCommand, type ExecTarget, type RunDefaults } from './exec.ts';
 import { readFileInPod, relativeInside, writeFileInPod } from './files.ts';
-import {
-  APP_LABELS,
-  buildJob,
-  jobName,
-  labelSelector,
-  networkMode,
-  type PodSettings,
-} from './job-spec.ts';
+import { APP_LABELS, buildJob, jobName, labelSelector, networkMode, type PodSettings } from './job-spec.ts';
 import { preflightKubernetes } from './preflight.ts';
 import { apiFailure, waitForPod } from './wait.ts';
 

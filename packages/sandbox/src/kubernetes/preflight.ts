@@ -144,7 +144,9 @@ export function networkPolicyGaps(policies: readonly V1NetworkPolicy[]): string[
     const selecting = policies.filter((policy) => selects(policy.spec?.podSelector, labels));
     for (const type of ['Ingress', 'Egress']) {
       if (!selecting.some((policy) => policyTypes(policy).includes(type)))
-        gaps.push(`no NetworkPolicy restricts ${type.toLowerCase()} of ${NETWORK_LABEL}=${mode} sandbox pods`);
+        gaps.push(
+          `no NetworkPolicy restricts ${type.toLowerCase()} of ${NETWORK_LABEL}=${mode} sandbox pods`,
+        );
     }
     if (mode === 'none') {
       for (const policy of selecting) {
