@@ -352,7 +352,7 @@ describe('helm install, upgrade and rollback (values.yaml)', () => {
 
   test('the driver’s preflight, as the chart’s worker ServiceAccount: passes with the policies, fails closed without', async () => {
     const worker = await workerDriver();
-    await expect(worker.preflight()).resolves.toBeUndefined();
+    await worker.preflight(); // throws when it fails
     const deny = `${FULLNAME}-sandbox-deny`;
     const saved = await cluster.kubectl(['get', 'networkpolicy', deny, '-n', SANDBOX_NS, '-o', 'json']);
     await cluster.kubectl(['delete', 'networkpolicy', deny, '-n', SANDBOX_NS]);
@@ -363,14 +363,14 @@ describe('helm install, upgrade and rollback (values.yaml)', () => {
         ),
       );
       // Turned off explicitly, it runs (RBAC is still checked).
-      await expect((await workerDriver(false)).preflight()).resolves.toBeUndefined();
+      await (await workerDriver(false)).preflight(); // throws when it fails
     } finally {
       // Put the chart's object back as it was, without the server-set fields of the deleted one.
       const { metadata, ...rest } = JSON.parse(saved) as { metadata: Record<string, unknown> };
       const { resourceVersion: _v, uid: _u, creationTimestamp: _c, managedFields: _m, ...kept } = metadata;
       await cluster.kubectl(['apply', '-f', '-'], JSON.stringify({ ...rest, metadata: kept }));
     }
-    await expect(worker.preflight()).resolves.toBeUndefined();
+    await worker.preflight(); // throws when it fails
   });
 
   test('upgrade --set worker.replicaCount=3: three workers, every other value and object unchanged', async () => {
