@@ -4,7 +4,7 @@
  *   chart/files/env.json       every env name the config schema reads, its kind, and whether it is a secret
  *   chart/files/queue.json     the BullMQ queue name, prefix and backlog keys (KEDA triggers)
  *   chart/files/http.json      the API's health routes and default port (probes, helm test)
- *   chart/files/sandbox.json   the labels every sandbox pod carries (NetworkPolicy pod selector)
+ *   chart/files/sandbox.json   the labels every sandbox pod carries and its network label (NetworkPolicy selectors)
  *   chart/values.schema.json   the chart's values schema; `config` and `secrets` come from the config schema
  *
  *   pnpm chart:contract           rewrite the files
@@ -17,6 +17,7 @@ import { QUEUE_NAME, QUEUE_PREFIX, backlogKeys } from '@ci-fixer/jobs';
 import { LABELS, MANAGED_BY } from '@ci-fixer/sandbox';
 import { DASHBOARD_PATH } from '../apps/api/src/dashboard.ts';
 import { HEALTH_PATHS } from '../apps/api/src/health.ts';
+import { NETWORK_LABEL, NETWORK_MODES } from '../packages/sandbox/src/kubernetes/job-spec.ts';
 
 export const CHART_DIR = path.resolve(import.meta.dirname, '..', 'chart');
 
@@ -238,7 +239,9 @@ export function valuesSchema(): JsonSchema {
             databaseIndex: int(0, 15),
             enableTLS: bool,
             passwordSecret: obj({ name: str, key: str }),
+            username: { type: 'string', pattern: '^[A-Za-z0-9_.-]*$' },
           }),
+          operatorNamespace: str,
         }),
         pdb,
         ...podPlacement,
@@ -251,22 +254,37 @@ export function valuesSchema(): JsonSchema {
       sandbox: obj({
         namespace: {
           type: 'string',
-          description: 'Namespace of sandbox pods; empty means the release namespace.',
+          pattern: '^$|^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$',
+          description: 'Namespace of sandbox pods; empty means <release namespace>-sandboxes.',
         },
+        allowReleaseNamespace: bool,
         createNamespace: bool,
         networkPolicy: obj({
           enabled: bool,
           dnsNamespaceSelector: openObj,
           dnsPodSelector: openObj,
-          allowEgressCIDRs: cidrList,
+          egressPorts: {
+            type: 'array',
+            items: obj({ protocol: { enum: ['TCP', 'UDP', 'SCTP'] }, port: int(1, 65535) }),
+          },
           blockedCIDRs: cidrList,
           podCIDRs: cidrList,
           serviceCIDRs: cidrList,
+          ipv6: bool,
         }),
       }),
       redis: obj({
         enabled: bool,
         image,
+        auth: obj({
+          existingSecret: str,
+          existingSecretPasswordKey: str,
+          username: {
+            type: 'string',
+            pattern: '^$|^[A-Za-z0-9_.-]+$',
+            description: 'ACL user the apps and KEDA log in as; empty = the default user with requirepass',
+          },
+        }),
         persistence: obj({
           size: { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$' },
           storageClass: str,
@@ -283,6 +301,7 @@ export function valuesSchema(): JsonSchema {
         },
         existingSecret: str,
         existingSecretKey: str,
+        tls: obj({ caSecret: obj({ name: str, key: str }) }),
       }),
       serviceMonitor: obj({ enabled: bool, interval: str, labels: openObj }),
       tests: obj({ image, enabled: bool }),
@@ -317,6 +336,8 @@ export function chartContractFiles(): Record<string, string> {
     'files/sandbox.json': json({
       generatedBy: 'scripts/chart-contract.ts from packages/sandbox (pnpm chart:contract); do not edit',
       podSelector: { [LABELS.managedBy]: MANAGED_BY },
+      networkLabel: NETWORK_LABEL,
+      networkModes: Object.fromEntries(NETWORK_MODES.map((mode) => [mode, mode])),
     }),
     'values.schema.json': json(valuesSchema()),
   };

@@ -50,8 +50,9 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- (index $root.Values.serviceAccounts $component).name | default (printf "%s-%s" (include "ci-fixer.fullname" $root) $component) }}
 {{- end }}
 
+{{/* Sandboxes get a namespace of their own by default: <release namespace>-sandboxes. */}}
 {{- define "ci-fixer.sandboxNamespace" -}}
-{{- .Values.sandbox.namespace | default .Release.Namespace }}
+{{- .Values.sandbox.namespace | default (printf "%s-sandboxes" .Release.Namespace | trunc 63 | trimSuffix "-") }}
 {{- end }}
 
 {{- define "ci-fixer.secretName" -}}
@@ -96,21 +97,63 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- if kindIs "invalid" $timeout }}{{ 1800 }}{{ else }}{{ $timeout | int64 }}{{ end }}
 {{- end }}
 
-{{/* REDIS_URL as a container env entry: the bundled Redis by value, an external one from a Secret. */}}
+{{/* The Secret with the bundled Redis's password, and its key. */}}
+{{- define "ci-fixer.redisAuthSecret" -}}
+{{- .Values.redis.auth.existingSecret | default (printf "%s-auth" (include "ci-fixer.redisName" .)) }}
+{{- end }}
+
+{{- define "ci-fixer.redisAuthKey" -}}
+{{- if .Values.redis.auth.existingSecret }}{{ .Values.redis.auth.existingSecretPasswordKey | default "password" }}{{ else }}password{{ end }}
+{{- end }}
+
+{{/* REDIS_URL as container env entries, never a plain value holding a password: the bundled Redis's URL is
+     built by the kubelet from REDIS_PASSWORD (a secretKeyRef, expanded with $(...)), an external one comes
+     whole from a Secret. */}}
 {{- define "ci-fixer.redisUrlEnv" -}}
-- name: REDIS_URL
 {{- if .Values.redis.enabled }}
-  value: {{ printf "redis://%s:6379" (include "ci-fixer.redisName" .) | quote }}
+- name: REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "ci-fixer.redisAuthSecret" . }}
+      key: {{ include "ci-fixer.redisAuthKey" . }}
+- name: REDIS_URL
+  value: {{ printf "redis://%s:$(REDIS_PASSWORD)@%s:6379" (.Values.redis.auth.username | default "") (include "ci-fixer.redisName" .) | quote }}
 {{- else if .Values.externalRedis.existingSecret }}
+- name: REDIS_URL
   valueFrom:
     secretKeyRef:
       name: {{ .Values.externalRedis.existingSecret }}
       key: {{ .Values.externalRedis.existingSecretKey | default "REDIS_URL" }}
 {{- else }}
+- name: REDIS_URL
   valueFrom:
     secretKeyRef:
       name: {{ include "ci-fixer.redisName" . }}-url
       key: REDIS_URL
+{{- end }}
+{{- with .Values.externalRedis.tls.caSecret.name }}
+{{- if not $.Values.redis.enabled }}
+{{- /* Node trusts this CA in addition to its own for rediss:// (mounted by ci-fixer.redisCaMount). */}}
+- name: NODE_EXTRA_CA_CERTS
+  value: /etc/ci-fixer/redis-ca/{{ $.Values.externalRedis.tls.caSecret.key | default "ca.crt" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The external Redis's CA certificate, mounted for NODE_EXTRA_CA_CERTS (app containers). */}}
+{{- define "ci-fixer.redisCaMount" -}}
+{{- if and (not .Values.redis.enabled) .Values.externalRedis.tls.caSecret.name }}
+- { name: redis-ca, mountPath: /etc/ci-fixer/redis-ca, readOnly: true }
+{{- end }}
+{{- end }}
+
+{{- define "ci-fixer.redisCaVolume" -}}
+{{- if and (not .Values.redis.enabled) .Values.externalRedis.tls.caSecret.name }}
+- name: redis-ca
+  secret:
+    secretName: {{ .Values.externalRedis.tls.caSecret.name }}
+    items:
+      - { key: {{ .Values.externalRedis.tls.caSecret.key | default "ca.crt" }}, path: {{ .Values.externalRedis.tls.caSecret.key | default "ca.crt" }} }
 {{- end }}
 {{- end }}
 
@@ -129,7 +172,7 @@ env:
 {{- define "ci-fixer.configChecksums" -}}
 checksum/config: {{ include (print $.Template.BasePath "/configmap.yaml") . | sha256sum }}
 {{- /* Not the rendered Secret: a generated API token differs between renders. */}}
-checksum/secret: {{ toJson (list .Values.secrets .Values.existingSecret .Values.externalRedis) | sha256sum }}
+checksum/secret: {{ toJson (list .Values.secrets .Values.existingSecret .Values.externalRedis .Values.redis.auth) | sha256sum }}
 {{- end }}
 
 {{/* Install-time checks the values schema cannot express. */}}
@@ -157,7 +200,13 @@ checksum/secret: {{ toJson (list .Values.secrets .Values.existingSecret .Values.
 {{- if and (lt $grace $timeout) (not .Values.worker.allowShortShutdownGrace) }}
 {{- fail (printf "config.WORKER_SHUTDOWN_GRACE_SECONDS (%d) is shorter than config.FIX_TIMEOUT_SECONDS (%d): a scale-down or rollout would cut running fixes short. Raise it, or set worker.allowShortShutdownGrace=true to accept that (jobs go back to the queue)" $grace $timeout) }}
 {{- end }}
-{{- if and .Values.sandbox.createNamespace (not .Values.sandbox.namespace) }}
-{{- fail "sandbox.createNamespace=true needs sandbox.namespace (the release namespace already exists)" }}
+{{- if and (eq (include "ci-fixer.sandboxNamespace" .) .Release.Namespace) (not .Values.sandbox.allowReleaseNamespace) }}
+{{- fail (printf "sandbox.namespace is the release namespace (%s): sandbox pods run untrusted repository code and must not share a namespace with the API, the worker, Redis and their Secrets. Leave sandbox.namespace empty (default: <release namespace>-sandboxes) or name another namespace; set sandbox.allowReleaseNamespace=true only to accept sharing it" .Release.Namespace) }}
+{{- end }}
+{{- if and .Values.externalRedis.tls.caSecret.name .Values.externalRedis.url (not (hasPrefix "rediss://" .Values.externalRedis.url)) }}
+{{- fail "externalRedis.tls.caSecret is set but externalRedis.url is not rediss://: the CA is only used for TLS" }}
+{{- end }}
+{{- if and .Values.worker.keda.enabled (not .Values.redis.enabled) (not .Values.worker.keda.redis.passwordSecret.name) }}
+{{- fail "worker.keda.enabled with an external Redis needs worker.keda.redis.passwordSecret (KEDA must authenticate to Redis)" }}
 {{- end }}
 {{- end }}

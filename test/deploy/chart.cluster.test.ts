@@ -3,10 +3,19 @@
  * and a KWOK fake node; nothing runs in the pods, KWOK only reports them Running). Every rendered manifest
  * passes a server-side dry-run; the chart installs, upgrades and rolls back with helm.
  * Fails, never skips, when the cluster is not up: CI starts it (`scripts/dev-cluster up`).
+ *
+ * NetworkPolicies: the apiserver accepts the chart's policies and the kubernetes driver's preflight (as the
+ * chart's own worker ServiceAccount) passes with them and fails without them. Whether traffic is actually
+ * blocked cannot be proven here: the KWOK node has no CNI, so nothing enforces a NetworkPolicy and no pod has
+ * a network. That needs a real node with a NetworkPolicy implementation (docs/sandbox.md).
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
-import { CHART_DIR, parseManifests, templateArgs, type Manifest } from './helm.ts';
+import { KubernetesDriver } from '@ci-fixer/sandbox';
+import { CHART_DIR, helm as helmLocal, parseManifests, templateArgs, type Manifest } from './helm.ts';
 import { connectCluster, installIntegrationCrds, type Cluster } from './kube.ts';
 
 const NS = 'ci-fixer-chart-test';
@@ -61,10 +70,21 @@ describe('server-side dry-run of every rendered manifest', () => {
       },
     ],
     ['serviceMonitor', { set: ['serviceMonitor.enabled=true'] }],
-    ['networkPolicy', { set: ['sandbox.networkPolicy.enabled=true'] }],
+    ['networkPolicy off', { set: ['sandbox.networkPolicy.enabled=false'] }],
     [
-      'separate sandbox namespace',
-      { set: [`sandbox.namespace=${NS}-dry-sandboxes`, 'sandbox.createNamespace=true'] },
+      'sandboxes in the release namespace (allowed explicitly)',
+      { set: [`sandbox.namespace=${NS}-dry`, 'sandbox.allowReleaseNamespace=true'] },
+    ],
+    ['Redis ACL user', { set: ['redis.auth.username=cifixer', 'worker.keda.enabled=true'] }],
+    [
+      'external Redis over TLS with a CA',
+      {
+        set: [
+          'redis.enabled=false',
+          'externalRedis.url=rediss://app:pw@redis.internal:6380/0',
+          'externalRedis.tls.caSecret.name=redis-ca',
+        ],
+      },
     ],
     ['existingSecret', { set: ['existingSecret=my-credentials'] }],
   ];
@@ -151,6 +171,60 @@ async function apiToken(): Promise<string> {
   return Buffer.from(out, 'base64').toString();
 }
 
+let redisPassword: string;
+
+async function redisPasswordOf(): Promise<string> {
+  const out = await cluster.kubectl([
+    'get',
+    'secret',
+    `${FULLNAME}-redis-auth`,
+    '-n',
+    NS,
+    '-o',
+    'jsonpath={.data.password}',
+  ]);
+  return Buffer.from(out, 'base64').toString();
+}
+
+/**
+ * The kubernetes driver as the chart's worker ServiceAccount (a short-lived token from the TokenRequest API),
+ * loaded the way the worker loads it: from KUBECONFIG.
+ */
+async function workerDriver(requireNetworkPolicy?: boolean): Promise<KubernetesDriver> {
+  const token = (
+    await cluster.kubectl(['create', 'token', `${FULLNAME}-worker`, '-n', NS, '--duration', '10m'])
+  ).trim();
+  const server = JSON.parse(await cluster.kubectl(['config', 'view', '--minify', '--raw', '-o', 'json'])) as {
+    clusters: { cluster: Record<string, string> }[];
+  };
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cif-chart-worker-'));
+  const file = path.join(dir, 'kubeconfig');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'dev', cluster: server.clusters[0]!.cluster }],
+      users: [{ name: 'chart-worker', user: { token } }],
+      contexts: [{ name: 'dev', context: { cluster: 'dev', user: 'chart-worker' } }],
+      'current-context': 'dev',
+    }),
+    { mode: 0o600 },
+  );
+  const saved = process.env.KUBECONFIG;
+  process.env.KUBECONFIG = file;
+  try {
+    return new KubernetesDriver({
+      namespace: SANDBOX_NS,
+      ...(requireNetworkPolicy === undefined ? {} : { requireNetworkPolicy }),
+    });
+  } finally {
+    if (saved === undefined) delete process.env.KUBECONFIG;
+    else process.env.KUBECONFIG = saved;
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** The chart's objects without what differs between revisions by design. */
 function comparable(manifests: Manifest[]): Record<string, unknown> {
   return Object.fromEntries(manifests.map((m) => [`${m.kind}/${m.metadata.name}`, m]));
@@ -192,10 +266,7 @@ describe('helm install, upgrade and rollback (values.yaml)', () => {
       'config.LOG_LEVEL=debug',
       '--set',
       'api.replicaCount=1',
-      '--set',
-      `sandbox.namespace=${SANDBOX_NS}`,
-      '--set',
-      'sandbox.createNamespace=true',
+      // sandbox.namespace left to its default: <release namespace>-sandboxes, created by the chart.
       '--wait',
       '--timeout',
       '120s',
@@ -220,7 +291,87 @@ describe('helm install, upgrade and rollback (values.yaml)', () => {
     expect(await can('get', 'pods', SANDBOX_NS, '--subresource=exec')).toBe('yes');
     expect(await can('get', 'secrets', SANDBOX_NS)).toBe('no');
     expect(await can('create', 'jobs.batch', NS)).toBe('no');
+    expect(await can('list', 'networkpolicies.networking.k8s.io', SANDBOX_NS)).toBe('yes');
+    expect(await can('create', 'networkpolicies.networking.k8s.io', SANDBOX_NS)).toBe('no');
+    redisPassword = await redisPasswordOf();
+    expect(redisPassword).toMatch(/^[A-Za-z0-9]{40}$/);
   }, 180_000);
+
+  test('install: the sandbox namespace enforces Pod Security `restricted`, the policies are live objects', async () => {
+    const namespace = JSON.parse(await cluster.kubectl(['get', 'namespace', SANDBOX_NS, '-o', 'json'])) as {
+      metadata: { labels: Record<string, string> };
+    };
+    expect(namespace.metadata.labels['pod-security.kubernetes.io/enforce']).toBe('restricted');
+    const names = async (ns: string) =>
+      (
+        JSON.parse(await cluster.kubectl(['get', 'networkpolicies', '-n', ns, '-o', 'json'])) as {
+          items: { metadata: { name: string } }[];
+        }
+      ).items
+        .map((p) => p.metadata.name)
+        .sort();
+    expect(await names(SANDBOX_NS)).toEqual([`${FULLNAME}-sandbox-deny`, `${FULLNAME}-sandbox-egress`]);
+    expect(await names(NS)).toEqual([`${FULLNAME}-api`, `${FULLNAME}-redis`, `${FULLNAME}-worker`]);
+    // Pod Security is enforced, not just labelled: a privileged pod is refused there.
+    const refused = await cluster
+      .kubectl(
+        ['apply', '--dry-run=server', '-f', '-'],
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: 'psa-probe', namespace: SANDBOX_NS },
+          spec: { containers: [{ name: 'c', image: 'x', securityContext: { privileged: true } }] },
+        }),
+      )
+      .then(
+        () => 'admitted',
+        (error: Error) => error.message,
+      );
+    expect(refused).toMatch(/violates PodSecurity "restricted:latest"/);
+  });
+
+  test('install: REDIS_URL comes from the password Secret; no ConfigMap holds it', async () => {
+    for (const workload of ['api', 'worker']) {
+      const deployment = JSON.parse(
+        await cluster.kubectl(['get', 'deployment', `${FULLNAME}-${workload}`, '-n', NS, '-o', 'json']),
+      ) as { spec: { template: { spec: { containers: { env: unknown[] }[] } } } };
+      expect(deployment.spec.template.spec.containers[0]!.env).toEqual([
+        {
+          name: 'REDIS_PASSWORD',
+          valueFrom: { secretKeyRef: { name: `${FULLNAME}-redis-auth`, key: 'password' } },
+        },
+        { name: 'REDIS_URL', value: `redis://:$(REDIS_PASSWORD)@${FULLNAME}-redis:6379` },
+      ]);
+    }
+    const configMaps = await cluster.kubectl(['get', 'configmaps', '-n', NS, '-o', 'json']);
+    expect(configMaps).not.toContain(redisPassword);
+    expect(configMaps).not.toContain('REDIS_URL');
+    // Nor does what helm stores as the release's values.
+    expect(JSON.stringify(await valuesOf(1))).not.toContain(redisPassword);
+  });
+
+  test('the driver’s preflight, as the chart’s worker ServiceAccount: passes with the policies, fails closed without', async () => {
+    const worker = await workerDriver();
+    await worker.preflight(); // throws when it fails
+    const deny = `${FULLNAME}-sandbox-deny`;
+    const saved = await cluster.kubectl(['get', 'networkpolicy', deny, '-n', SANDBOX_NS, '-o', 'json']);
+    await cluster.kubectl(['delete', 'networkpolicy', deny, '-n', SANDBOX_NS]);
+    try {
+      await expect(worker.preflight()).rejects.toThrow(
+        new RegExp(
+          `sandbox pods in namespace ${SANDBOX_NS} would not be confined: no NetworkPolicy restricts ingress of ci-fixer.dev/network=none sandbox pods.*K8S_REQUIRE_NETWORK_POLICY=false`,
+        ),
+      );
+      // Turned off explicitly, it runs (RBAC is still checked).
+      await (await workerDriver(false)).preflight(); // throws when it fails
+    } finally {
+      // Put the chart's object back as it was, without the server-set fields of the deleted one.
+      const { metadata, ...rest } = JSON.parse(saved) as { metadata: Record<string, unknown> };
+      const { resourceVersion: _v, uid: _u, creationTimestamp: _c, managedFields: _m, ...kept } = metadata;
+      await cluster.kubectl(['apply', '-f', '-'], JSON.stringify({ ...rest, metadata: kept }));
+    }
+    await worker.preflight(); // throws when it fails
+  });
 
   test('upgrade --set worker.replicaCount=3: three workers, every other value and object unchanged', async () => {
     await cluster.helm([
@@ -250,9 +401,10 @@ describe('helm install, upgrade and rollback (values.yaml)', () => {
     const workerBefore = rev1[worker] as { spec: Record<string, unknown> };
     const workerAfter = rev2[worker] as { spec: Record<string, unknown> };
     expect(workerAfter.spec).toEqual({ ...workerBefore.spec, replicas: 3 });
-    // The API was not restarted, and the generated token survived the upgrade.
+    // The API was not restarted, and the generated token and Redis password survived the upgrade.
     expect((await runningPods('api', 1))[0]!.metadata.uid).toBe(apiPodUid);
     expect(await apiToken()).toBe(token);
+    expect(await redisPasswordOf()).toBe(redisPassword);
   }, 180_000);
 
   test('rollback to revision 1 restores its values and objects', async () => {
@@ -274,5 +426,20 @@ describe('helm install, upgrade and rollback (values.yaml)', () => {
     expect(live.spec.replicas).toBe(1);
     await runningPods('worker', 1);
     expect(await apiToken()).toBe(token);
+    expect(await redisPasswordOf()).toBe(redisPassword);
   }, 180_000);
+});
+
+describe('refused on the real apiserver too', () => {
+  test('sandboxes in the release namespace without the override: helm install fails and creates nothing', async () => {
+    const result = await helmLocal(
+      ['install', `${RELEASE}-shared`, CHART_DIR, '-n', `${NS}-dry`, '--set', `sandbox.namespace=${NS}-dry`],
+      cluster.env,
+    );
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain(`sandbox.namespace is the release namespace (${NS}-dry)`);
+    // helm 4 lists releases in every status by default (failed, pending) without flags.
+    const releases = await cluster.helm(['list', '-n', `${NS}-dry`, '-q']);
+    expect(releases.trim()).toBe('');
+  });
 });

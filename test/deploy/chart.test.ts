@@ -10,6 +10,12 @@ import { parse } from 'yaml';
 import { ENV_NAMES, loadConfig } from '@ci-fixer/config';
 import { backlogKeys } from '@ci-fixer/jobs';
 import { HEALTH_PATHS } from '../../apps/api/src/health.ts';
+import { buildJob, NETWORK_LABEL, type NetworkMode } from '../../packages/sandbox/src/kubernetes/job-spec.ts';
+import {
+  networkPolicyGaps,
+  REQUIRED_PERMISSIONS,
+  selects,
+} from '../../packages/sandbox/src/kubernetes/preflight.ts';
 import {
   CHART_OWNED_ENV_NAMES,
   CREDENTIAL_NAME,
@@ -23,8 +29,10 @@ import {
   NAMESPACE,
   find,
   helm,
+  parseManifests,
   podSpec,
   render,
+  startScriptedRedis,
   templateArgs,
   type Manifest,
 } from './helm.ts';
@@ -32,6 +40,19 @@ import {
 const fullname = `${RELEASE}-ci-fixer`;
 const envNames: readonly string[] = ENV_NAMES;
 const secretNames = new Set<string>(ENV_NAMES.filter((name) => SECRET_ENV_NAMES.includes(name)));
+const sandboxNs = `${NAMESPACE}-sandboxes`;
+const redisAuthSecret = `${fullname}-redis-auth`;
+
+/**
+ * Container env names that are not the code's settings: REDIS_PASSWORD (a secretKeyRef the kubelet expands
+ * into REDIS_URL as $(REDIS_PASSWORD), so the URL's password never appears in the pod spec) and Node's own
+ * NODE_EXTRA_CA_CERTS (the external Redis's CA).
+ */
+// The Kubernetes client's types, as the driver's own functions take them (the client is the sandbox package's).
+type V1NetworkPolicy = Parameters<typeof networkPolicyGaps>[0][number];
+type V1LabelSelector = NonNullable<Parameters<typeof selects>[0]>;
+
+const CHART_INTERNAL_ENV = ['REDIS_PASSWORD', 'NODE_EXTRA_CA_CERTS'];
 
 /** Every optional feature on, as far as one values set allows (HPA and KEDA exclude each other). */
 const FEATURE_SETS: Record<string, string[]> = {
@@ -40,8 +61,16 @@ const FEATURE_SETS: Record<string, string[]> = {
   hpa: ['worker.autoscaling.enabled=true'],
   keda: ['worker.keda.enabled=true'],
   serviceMonitor: ['serviceMonitor.enabled=true'],
-  networkPolicy: ['sandbox.networkPolicy.enabled=true'],
+  networkPolicyOff: ['sandbox.networkPolicy.enabled=false'],
   separateSandboxNamespace: ['sandbox.namespace=cf-sandboxes', 'sandbox.createNamespace=true'],
+  sharedNamespace: [`sandbox.namespace=${NAMESPACE}`, 'sandbox.allowReleaseNamespace=true'],
+  redisAclUser: ['redis.auth.username=cifixer'],
+  redisExistingSecret: ['redis.auth.existingSecret=my-redis-password'],
+  externalRedisTls: [
+    'redis.enabled=false',
+    'externalRedis.url=rediss://app:pw@redis.internal:6380/0',
+    'externalRedis.tls.caSecret.name=redis-ca',
+  ],
   existingSecret: ['existingSecret=my-credentials'],
   externalRedisUrl: ['redis.enabled=false', 'externalRedis.url=rediss://:pw@redis.internal:6380/2'],
   externalRedisSecret: ['redis.enabled=false', 'externalRedis.existingSecret=my-redis'],
@@ -86,8 +115,10 @@ describe('env names: the chart sets exactly what the code reads', () => {
         if (!['Deployment', 'StatefulSet', 'Pod'].includes(manifest.kind)) continue;
         if (manifest.metadata.name.endsWith('-redis')) continue; // the redis image, not ci-fixer
         for (const container of podSpec(manifest).containers) {
-          for (const entry of container.env ?? [])
+          for (const entry of container.env ?? []) {
+            if (CHART_INTERNAL_ENV.includes(entry.name)) continue;
             expect(envNames, `${manifest.metadata.name}`).toContain(entry.name);
+          }
         }
       }
       for (const manifest of manifests) {
@@ -95,7 +126,10 @@ describe('env names: the chart sets exactly what the code reads', () => {
           expect(manifest.metadata.namespace, `${manifest.kind}/${manifest.metadata.name}`).toBeTruthy();
       }
       for (const kind of ['ConfigMap', 'Secret']) {
-        for (const object of manifests.filter((m) => m.kind === kind)) {
+        // The Redis password Secret feeds the Redis server too; its one key is checked in the Redis tests.
+        for (const object of manifests.filter(
+          (m) => m.kind === kind && m.metadata.name !== redisAuthSecret,
+        )) {
           for (const key of Object.keys((object.data as Record<string, string>) ?? {})) {
             expect(envNames, `${kind} ${object.metadata.name}`).toContain(key);
           }
@@ -108,7 +142,8 @@ describe('env names: the chart sets exactly what the code reads', () => {
     '%s gets every env name the code reads, credentials only from Secrets',
     async (workload) => {
       const manifests = await render();
-      expect([...envNamesOf(manifests, workload)].sort()).toEqual([...ENV_NAMES].sort());
+      const names = [...envNamesOf(manifests, workload)].filter((name) => !CHART_INTERNAL_ENV.includes(name));
+      expect(names.sort()).toEqual([...ENV_NAMES].sort());
       const configMap = find(manifests, 'ConfigMap', fullname);
       for (const key of Object.keys(configMap.data as object)) expect(secretNames.has(key), key).toBe(false);
       const secret = find(manifests, 'Secret', fullname);
@@ -267,12 +302,13 @@ describe('RBAC and sandbox isolation', () => {
   ) as unknown[];
 
   test.each([
-    ['the release namespace', [], NAMESPACE],
+    ['the default sandbox namespace', [], sandboxNs],
     [
-      'a separate namespace',
-      ['sandbox.namespace=cf-sandboxes', 'sandbox.createNamespace=true'],
-      'cf-sandboxes',
+      'the release namespace (explicitly allowed)',
+      [`sandbox.namespace=${NAMESPACE}`, 'sandbox.allowReleaseNamespace=true'],
+      NAMESPACE,
     ],
+    ['a named namespace', ['sandbox.namespace=cf-sandboxes', 'sandbox.createNamespace=true'], 'cf-sandboxes'],
   ])(
     'sandboxes in %s: the worker Role has exactly the shared rules, there, and nothing cluster-wide',
     async (_label, set, sandboxNs) => {
@@ -304,29 +340,398 @@ describe('RBAC and sandbox isolation', () => {
     },
   );
 
-  test('NetworkPolicy: no ingress; egress DNS and the allow-list minus metadata, pod and service networks', async () => {
-    const manifests = await render({
+  test('the shared rules grant exactly what the driver asks for (REQUIRED_PERMISSIONS), networkpolicies read-only', () => {
+    const granted = (rules as { apiGroups: string[]; resources: string[]; verbs: string[] }[]).flatMap(
+      (rule) =>
+        rule.apiGroups.flatMap((group) =>
+          rule.resources.flatMap((resource) => rule.verbs.map((verb) => `${verb} ${group}/${resource}`)),
+        ),
+    );
+    const required = REQUIRED_PERMISSIONS.map(
+      (p) => `${p.verb} ${p.group}/${p.subresource ? `${p.resource}/${p.subresource}` : p.resource}`,
+    );
+    expect(granted.sort()).toEqual(required.sort());
+    expect(granted.filter((g) => g.includes('networkpolicies')).sort()).toEqual([
+      'get networking.k8s.io/networkpolicies',
+      'list networking.k8s.io/networkpolicies',
+    ]);
+  });
+
+  test('the sandbox namespace is created with Pod Security `restricted` enforced', async () => {
+    const manifests = await render();
+    const namespace = find(manifests, 'Namespace', sandboxNs);
+    expect(namespace.metadata.labels).toMatchObject({
+      'pod-security.kubernetes.io/enforce': 'restricted',
+      'pod-security.kubernetes.io/warn': 'restricted',
+      'pod-security.kubernetes.io/audit': 'restricted',
+    });
+    expect((find(manifests, 'ConfigMap', fullname).data as Record<string, string>).K8S_NAMESPACE).toBe(
+      sandboxNs,
+    );
+    // An existing namespace (createNamespace=false) is the operator's to label.
+    const existing = await render({ set: ['sandbox.createNamespace=false'] });
+    expect(existing.filter((m) => m.kind === 'Namespace')).toEqual([]);
+  });
+
+  test('sharing the release namespace with sandboxes is refused unless explicitly allowed', async () => {
+    const refused = await helm(templateArgs({ set: [`sandbox.namespace=${NAMESPACE}`] }));
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain(
+      `sandbox.namespace is the release namespace (${NAMESPACE}): sandbox pods run untrusted repository code`,
+    );
+    expect(refused.stderr).toContain('set sandbox.allowReleaseNamespace=true only to accept sharing it');
+    const allowed = await helm(
+      templateArgs({ set: [`sandbox.namespace=${NAMESPACE}`, 'sandbox.allowReleaseNamespace=true'] }),
+    );
+    expect(allowed.code, allowed.stderr).toBe(0);
+    expect(parseManifests(allowed.stdout).filter((m) => m.kind === 'Namespace')).toEqual([]);
+  });
+});
+
+/** Pod labels of one workload as rendered. */
+function podLabels(manifests: Manifest[], kind: string, name: string): Record<string, string> {
+  return (find(manifests, kind, name).spec as { template: { metadata: { labels: Record<string, string> } } })
+    .template.metadata.labels;
+}
+
+/** The labels the kubernetes driver gives a sandbox pod (buildJob, the driver's own code). */
+function sandboxPodLabels(network: NetworkMode): Record<string, string> {
+  const job = buildJob(
+    {
+      image: 'ci-fixer/sandbox:test',
+      serviceAccountName: 'sandbox',
+      uid: 1000,
+      gid: 1000,
+      workspaceDir: '/workspace',
+      limits: { cpus: 1, memoryBytes: 1 << 30 },
+      ttlSecondsAfterFinished: 60,
+    },
+    {
+      name: 'cif-test-0000',
+      labels: { 'app.kubernetes.io/managed-by': 'ci-fixer', 'ci-fixer.dev/owner': 'w1' },
+      network,
+      maxLifetimeSeconds: 60,
+    },
+  );
+  return job.spec!.template.metadata!.labels!;
+}
+
+interface Peer {
+  podSelector?: V1LabelSelector;
+  namespaceSelector?: V1LabelSelector;
+  ipBlock?: { cidr: string; except?: string[] };
+}
+
+/** The peers of a rendered policy's first ingress rule (as YAML has it: `from`; the client's type says `_from`). */
+function ingressFrom(policy: Manifest): Peer[] {
+  return (policy.spec as { ingress: { from: Peer[] }[] }).ingress[0]!.from;
+}
+
+/** Whether a pod with `labels` in `namespace` is one of a policy rule's peers (ipBlocks aside). */
+function peerAdmits(
+  peers: Peer[],
+  policyNs: string,
+  namespace: string,
+  labels: Record<string, string>,
+): boolean {
+  return peers.some((peer) => {
+    if (peer.ipBlock) return false;
+    const nsLabels = { 'kubernetes.io/metadata.name': namespace };
+    const nsOk = peer.namespaceSelector ? selects(peer.namespaceSelector, nsLabels) : namespace === policyNs;
+    return nsOk && (peer.podSelector ? selects(peer.podSelector, labels) : true);
+  });
+}
+
+describe('NetworkPolicies (on by default; enforcement needs a CNI, which the dev cluster lacks)', () => {
+  const policies = (manifests: Manifest[]) =>
+    manifests.filter((m) => m.kind === 'NetworkPolicy') as unknown as V1NetworkPolicy[];
+
+  test('the sandbox policies select sandbox pods by the driver’s labels and pass the driver’s own preflight check', async () => {
+    const manifests = await render();
+    const sandboxPolicies = policies(manifests).filter((p) => p.metadata!.namespace === sandboxNs);
+    expect(sandboxPolicies.map((p) => p.metadata!.name).sort()).toEqual([
+      `${fullname}-sandbox-deny`,
+      `${fullname}-sandbox-egress`,
+    ]);
+    expect(networkPolicyGaps(sandboxPolicies)).toEqual([]);
+    // And the check is live: without the default-deny, or with the chart's policies off, it finds gaps.
+    expect(
+      networkPolicyGaps(sandboxPolicies.filter((p) => !p.metadata!.name!.endsWith('-deny'))),
+    ).not.toEqual([]);
+    const off = await render({ set: ['sandbox.networkPolicy.enabled=false'] });
+    expect(policies(off)).toEqual([]);
+    expect(networkPolicyGaps(policies(off))).toHaveLength(4);
+
+    const selecting = (mode: NetworkMode) =>
+      sandboxPolicies
+        .filter((p) => selects(p.spec!.podSelector, sandboxPodLabels(mode)))
+        .map((p) => p.metadata!.name);
+    expect(sandboxPodLabels('none')[NETWORK_LABEL]).toBe('none');
+    expect(selecting('none')).toEqual([`${fullname}-sandbox-deny`]);
+    expect(selecting('egress').sort()).toEqual([`${fullname}-sandbox-deny`, `${fullname}-sandbox-egress`]);
+    // The chart's own pods in the release namespace are no sandbox pods.
+    for (const workload of ['api', 'worker'])
+      for (const p of sandboxPolicies)
+        expect(
+          selects(p.spec!.podSelector, podLabels(manifests, 'Deployment', `${fullname}-${workload}`)),
+        ).toBe(false);
+  });
+
+  test('egress pods: DNS in kube-system and public addresses on 443/80/22/9418 only', async () => {
+    const manifests = await render();
+    const policy = find(manifests, 'NetworkPolicy', `${fullname}-sandbox-egress`)
+      .spec as V1NetworkPolicy['spec'] & {};
+    expect(policy.policyTypes).toEqual(['Egress']);
+    const [dns, internet] = policy.egress!;
+    expect(dns!.to).toEqual([
+      {
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } },
+        podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
+      },
+    ]);
+    expect(dns!.ports!.map((p) => `${p.protocol}/${p.port}`)).toEqual(['UDP/53', 'TCP/53']);
+    expect(internet!.ports!.map((p) => `${p.protocol}/${p.port}`)).toEqual([
+      'TCP/443',
+      'TCP/80',
+      'TCP/22',
+      'TCP/9418',
+    ]);
+    expect(internet!.to!.map((t) => t.ipBlock)).toEqual([
+      {
+        cidr: '0.0.0.0/0',
+        except: [
+          '10.0.0.0/8',
+          '172.16.0.0/12',
+          '192.168.0.0/16',
+          '169.254.0.0/16',
+          '100.64.0.0/10',
+          '127.0.0.0/8',
+          '0.0.0.0/8',
+          '10.244.0.0/16',
+          '10.96.0.0/12',
+        ],
+      },
+      { cidr: '::/0', except: ['fc00::/7', 'fe80::/10', '::1/128'] },
+    ]);
+    // The cluster's own networks come from values, IPv6 ones into the IPv6 block.
+    const custom = await render({
       set: [
-        'sandbox.networkPolicy.enabled=true',
-        'sandbox.networkPolicy.allowEgressCIDRs={0.0.0.0/0,10.0.0.0/8,140.82.112.0/20,169.254.169.254/32}',
+        'sandbox.networkPolicy.podCIDRs={100.96.0.0/11,fd00:10::/56}',
+        'sandbox.networkPolicy.serviceCIDRs={198.18.0.0/15}',
       ],
     });
-    const policy = find(manifests, 'NetworkPolicy', `${fullname}-sandbox`).spec as {
-      podSelector: { matchLabels: Record<string, string> };
-      policyTypes: string[];
-      ingress: unknown[];
-      egress: { to: { ipBlock?: { cidr: string; except?: string[] } }[]; ports?: { port: number }[] }[];
-    };
-    expect(policy.podSelector.matchLabels).toEqual({ 'app.kubernetes.io/managed-by': 'ci-fixer' });
-    expect(policy.policyTypes).toEqual(['Ingress', 'Egress']);
-    expect(policy.ingress).toEqual([]);
-    expect(policy.egress[0]!.ports!.map((p) => p.port)).toEqual([53, 53]);
-    expect(policy.egress[1]!.to.map((t) => t.ipBlock)).toEqual([
-      { cidr: '0.0.0.0/0', except: ['169.254.169.254/32', '10.244.0.0/16', '10.96.0.0/12'] },
-      { cidr: '10.0.0.0/8', except: ['10.244.0.0/16', '10.96.0.0/12'] },
-      { cidr: '140.82.112.0/20' },
-      // 169.254.169.254/32 was asked for but is blocked: dropped, not allowed.
+    const blocks = (
+      find(custom, 'NetworkPolicy', `${fullname}-sandbox-egress`).spec as V1NetworkPolicy['spec'] & {}
+    ).egress![1]!.to!.map((t) => t.ipBlock!);
+    expect(blocks[0]!.except).toEqual(expect.arrayContaining(['100.96.0.0/11', '198.18.0.0/15']));
+    expect(blocks[1]!.except).toContain('fd00:10::/56');
+    expect(blocks[0]!.except).not.toContain('fd00:10::/56');
+  });
+
+  test('Redis admits only the API and worker pods; API and worker metrics admit everything but sandbox pods', async () => {
+    const manifests = await render();
+    const api = podLabels(manifests, 'Deployment', `${fullname}-api`);
+    const worker = podLabels(manifests, 'Deployment', `${fullname}-worker`);
+    const redisPods = podLabels(manifests, 'StatefulSet', `${fullname}-redis`);
+    const sandbox = sandboxPodLabels('egress');
+    const policy = (name: string) => find(manifests, 'NetworkPolicy', name) as unknown as V1NetworkPolicy;
+
+    const redis = policy(`${fullname}-redis`);
+    expect(selects(redis.spec!.podSelector, redisPods)).toBe(true);
+    expect(redis.spec!.policyTypes).toEqual(['Ingress']);
+    const redisFrom = ingressFrom(redis as unknown as Manifest);
+    expect(redis.spec!.ingress![0]!.ports).toEqual([{ protocol: 'TCP', port: 6379 }]);
+    expect(peerAdmits(redisFrom, NAMESPACE, NAMESPACE, api)).toBe(true);
+    expect(peerAdmits(redisFrom, NAMESPACE, NAMESPACE, worker)).toBe(true);
+    expect(peerAdmits(redisFrom, NAMESPACE, sandboxNs, sandbox)).toBe(false);
+    expect(peerAdmits(redisFrom, NAMESPACE, NAMESPACE, sandbox)).toBe(false);
+    expect(peerAdmits(redisFrom, NAMESPACE, 'monitoring', { app: 'prometheus' })).toBe(false);
+    expect(redisFrom.some((peer) => peer.ipBlock)).toBe(false);
+
+    for (const [name, labels, port] of [
+      [`${fullname}-api`, api, 3000],
+      [`${fullname}-worker`, worker, 9464],
+    ] as const) {
+      const spec = policy(name).spec!;
+      expect(selects(spec.podSelector, labels), name).toBe(true);
+      const rule = spec.ingress![0]! as unknown as { from: Peer[]; ports: unknown };
+      expect(rule.ports).toEqual([{ protocol: 'TCP', port }]);
+      const from = rule.from;
+      expect(peerAdmits(from, NAMESPACE, sandboxNs, sandbox), name).toBe(false);
+      expect(peerAdmits(from, NAMESPACE, 'ingress-nginx', { app: 'controller' }), name).toBe(true);
+      expect(peerAdmits(from, NAMESPACE, NAMESPACE, api), name).toBe(true);
+      // Outside addresses are admitted, the pod network (where sandbox pods get their IPs) is not.
+      expect(from.find((peer) => peer.ipBlock?.cidr === '0.0.0.0/0')?.ipBlock?.except).toEqual([
+        '10.244.0.0/16',
+      ]);
+    }
+
+    // KEDA's operator may count the backlog.
+    const keda = await render({ set: ['worker.keda.enabled=true'] });
+    const kedaFrom = ingressFrom(find(keda, 'NetworkPolicy', `${fullname}-redis`));
+    expect(peerAdmits(kedaFrom, NAMESPACE, 'keda', { app: 'keda-operator' })).toBe(true);
+  });
+
+  test('sandboxes sharing the release namespace (allowed explicitly) are still kept out of the API and metrics', async () => {
+    const manifests = await render({
+      set: [`sandbox.namespace=${NAMESPACE}`, 'sandbox.allowReleaseNamespace=true'],
+    });
+    const sandbox = sandboxPodLabels('egress');
+    for (const name of [`${fullname}-api`, `${fullname}-worker`, `${fullname}-redis`]) {
+      const from = ingressFrom(find(manifests, 'NetworkPolicy', name));
+      expect(peerAdmits(from, NAMESPACE, NAMESPACE, sandbox), name).toBe(false);
+    }
+    const api = podLabels(manifests, 'Deployment', `${fullname}-api`);
+    const from = ingressFrom(find(manifests, 'NetworkPolicy', `${fullname}-worker`));
+    expect(peerAdmits(from, NAMESPACE, NAMESPACE, api)).toBe(true);
+  });
+});
+
+describe('Redis is not open', () => {
+  const appEnv = (manifests: Manifest[], workload: string) =>
+    podSpec(find(manifests, 'Deployment', `${fullname}-${workload}`)).containers[0]!.env!;
+
+  test('a generated password in a Secret; REDIS_URL is built from it, never a plain value', async () => {
+    const first = await render();
+    const secret = find(first, 'Secret', redisAuthSecret) as Manifest & { data: Record<string, string> };
+    expect(Object.keys(secret.data)).toEqual(['password']);
+    const password = Buffer.from(secret.data.password!, 'base64').toString();
+    expect(password).toMatch(/^[A-Za-z0-9]{40}$/);
+    // helm template has no cluster to look the Secret up in, so each render generates anew (an upgrade keeps
+    // it: chart.cluster.test.ts); two renders differing proves it is random, not a constant in the chart.
+    const second = await render();
+    expect((find(second, 'Secret', redisAuthSecret).data as Record<string, string>).password).not.toBe(
+      secret.data.password,
+    );
+    for (const workload of ['api', 'worker']) {
+      expect(appEnv(first, workload)).toEqual([
+        { name: 'REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: redisAuthSecret, key: 'password' } } },
+        { name: 'REDIS_URL', value: `redis://:$(REDIS_PASSWORD)@${fullname}-redis:6379` },
+      ]);
+    }
+    // The password appears in nothing but its Secret.
+    const elsewhere = first.filter((m) => m !== secret).map((m) => JSON.stringify(m));
+    for (const text of elsewhere) {
+      expect(text).not.toContain(password);
+      expect(text).not.toContain(secret.data.password!);
+    }
+    expect(JSON.stringify(find(first, 'ConfigMap', fullname))).not.toContain('REDIS');
+  });
+
+  test('the bundled Redis requires the password (config on stdin, not argv) and never evicts (BullMQ)', async () => {
+    const manifests = await render();
+    const redis = podSpec(find(manifests, 'StatefulSet', `${fullname}-redis`)).containers[0]! as ReturnType<
+      typeof podSpec
+    >['containers'][number] & { args: string[] };
+    const script = redis.args.join('\n');
+    expect(redis.command).toEqual(['sh', '-c']);
+    expect(script).toMatch(
+      /^exec redis-server - .*--maxmemory-policy noeviction <<EOF\nrequirepass \$REDIS_PASSWORD\nEOF\n$/,
+    );
+    expect(redis.env).toEqual([
+      { name: 'REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: redisAuthSecret, key: 'password' } } },
+      { name: 'REDISCLI_AUTH', valueFrom: { secretKeyRef: { name: redisAuthSecret, key: 'password' } } },
     ]);
+    // redis-cli exits 0 on NOAUTH: the probe must compare the reply.
+    expect(redis.livenessProbe!.exec!.command).toEqual(['sh', '-c', '[ "$(redis-cli ping)" = PONG ]']);
+  });
+
+  test.each([
+    ['requirepass', [], undefined],
+    ['an ACL user', ['redis.auth.username=cifixer'], 'cifixer'],
+  ])(
+    'the rendered Redis start script, run for real (%s): password required, not on argv, noeviction',
+    async (_name, set, user) => {
+      const manifests = await render({ set });
+      const container = podSpec(find(manifests, 'StatefulSet', `${fullname}-redis`))
+        .containers[0]! as unknown as {
+        args: string[];
+      };
+      const password = `chart0test0${Date.now().toString(36)}`;
+      const server = await startScriptedRedis(container.args[0]!, password);
+      const as = user ? ['--user', user] : [];
+      try {
+        expect(await server.cli(['ping'])).toMatch(/^NOAUTH/);
+        expect(await server.cli([...as, 'ping'], password)).toBe('PONG');
+        if (user) expect(await server.cli(['ping'], password)).toMatch(/^NOAUTH/); // "default" is off
+        expect(await server.cli([...as, 'config', 'get', 'maxmemory-policy'], password)).toBe(
+          'maxmemory-policy\nnoeviction',
+        );
+        expect(server.cmdline()).not.toContain(password);
+      } finally {
+        await server.stop();
+      }
+    },
+  );
+
+  test('an ACL user: the default user is disabled, apps, probes and KEDA log in as the user', async () => {
+    const manifests = await render({ set: ['redis.auth.username=cifixer', 'worker.keda.enabled=true'] });
+    const redis = podSpec(find(manifests, 'StatefulSet', `${fullname}-redis`)).containers[0]! as unknown as {
+      args: string[];
+      livenessProbe?: { exec?: { command: string[] } };
+    };
+    expect(redis.args[0]).toContain('user default off\nuser cifixer on >$REDIS_PASSWORD ~* &* +@all\n');
+    expect(redis.args[0]).not.toContain('requirepass');
+    expect(redis.livenessProbe!.exec!.command[2]).toBe('[ "$(redis-cli --user cifixer ping)" = PONG ]');
+    expect(appEnv(manifests, 'worker')[1]).toEqual({
+      name: 'REDIS_URL',
+      value: `redis://cifixer:$(REDIS_PASSWORD)@${fullname}-redis:6379`,
+    });
+    const scaled = find(manifests, 'ScaledObject', `${fullname}-worker`).spec as {
+      triggers: { metadata: Record<string, string>; authenticationRef: { name: string } }[];
+    };
+    for (const trigger of scaled.triggers) {
+      expect(trigger.metadata.username).toBe('cifixer');
+      expect(trigger.authenticationRef.name).toBe(`${fullname}-worker-redis`);
+    }
+  });
+
+  test('KEDA authenticates with the same Secret; an existing password Secret replaces the generated one', async () => {
+    const manifests = await render({
+      set: [
+        'worker.keda.enabled=true',
+        'redis.auth.existingSecret=mine',
+        'redis.auth.existingSecretPasswordKey=pw',
+      ],
+    });
+    expect(manifests.filter((m) => m.metadata.name === redisAuthSecret)).toEqual([]);
+    expect(find(manifests, 'TriggerAuthentication', `${fullname}-worker-redis`).spec).toEqual({
+      secretTargetRef: [{ parameter: 'password', name: 'mine', key: 'pw' }],
+    });
+    for (const workload of ['api', 'worker'])
+      expect(appEnv(manifests, workload)[0]).toEqual({
+        name: 'REDIS_PASSWORD',
+        valueFrom: { secretKeyRef: { name: 'mine', key: 'pw' } },
+      });
+    const scaled = find(manifests, 'ScaledObject', `${fullname}-worker`).spec as {
+      triggers: { authenticationRef?: { name: string } }[];
+    };
+    for (const trigger of scaled.triggers)
+      expect(trigger.authenticationRef?.name).toBe(`${fullname}-worker-redis`);
+  });
+
+  test('external Redis over TLS: the URL from a Secret, the CA mounted and trusted through NODE_EXTRA_CA_CERTS', async () => {
+    const manifests = await render({ set: FEATURE_SETS.externalRedisTls });
+    for (const workload of ['api', 'worker']) {
+      const deployment = find(manifests, 'Deployment', `${fullname}-${workload}`);
+      const spec = podSpec(deployment) as ReturnType<typeof podSpec> & {
+        volumes: { name: string; secret?: { secretName: string } }[];
+        containers: { volumeMounts: { name: string; mountPath: string }[] }[];
+      };
+      expect(appEnv(manifests, workload)).toEqual([
+        {
+          name: 'REDIS_URL',
+          valueFrom: { secretKeyRef: { name: `${fullname}-redis-url`, key: 'REDIS_URL' } },
+        },
+        { name: 'NODE_EXTRA_CA_CERTS', value: '/etc/ci-fixer/redis-ca/ca.crt' },
+      ]);
+      expect(spec.volumes.find((v) => v.name === 'redis-ca')?.secret?.secretName).toBe('redis-ca');
+      expect(spec.containers[0]!.volumeMounts).toContainEqual({
+        name: 'redis-ca',
+        mountPath: '/etc/ci-fixer/redis-ca',
+        readOnly: true,
+      });
+    }
   });
 });
 
@@ -346,6 +751,21 @@ describe('values that cannot work fail at install with a clear message', () => {
       ['worker.keda.enabled=true', 'redis.enabled=false', 'externalRedis.url=redis://r:6379'],
       'worker.keda.redis.address',
     ],
+    [
+      [
+        'worker.keda.enabled=true',
+        'redis.enabled=false',
+        'externalRedis.url=redis://r:6379',
+        'worker.keda.redis.address=r:6379',
+      ],
+      'needs worker.keda.redis.passwordSecret (KEDA must authenticate',
+    ],
+    [
+      ['redis.enabled=false', 'externalRedis.url=redis://r:6379', 'externalRedis.tls.caSecret.name=ca'],
+      'externalRedis.tls.caSecret is set but externalRedis.url is not rediss://',
+    ],
+    [['redis.auth.username=no spaces'], '/redis/auth/username'],
+    [['sandbox.namespace=Not_A_Name'], '/sandbox/namespace'],
   ])('%j', async (set, message) => {
     const result = await helm(templateArgs({ set }));
     expect(result.code).not.toBe(0);

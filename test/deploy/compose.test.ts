@@ -9,7 +9,7 @@ import { describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
 import { ENV_NAMES, SANDBOX_DRIVERS, envSchema, loadConfig } from '@ci-fixer/config';
 import { HEALTH_PATHS } from '../../apps/api/src/health.ts';
-import { REPO_ROOT } from './helm.ts';
+import { REPO_ROOT, startScriptedRedis } from './helm.ts';
 
 const envNames: readonly string[] = ENV_NAMES;
 const defaultPort = envSchema.shape.PORT.parse(undefined);
@@ -33,11 +33,14 @@ const compose = parse(readFileSync(path.join(REPO_ROOT, 'docker-compose.yml'), '
 };
 const { api, worker, redis } = compose.services as Record<'api' | 'worker' | 'redis', Service>;
 
+/** What a required variable (`${VAR:?message}`) stands for here: long enough for every key the schema checks. */
+const STAND_IN = 'compose0test0stand0in0value0000000000000';
+
 /** A compose value with `${VAR:-default}` / `${VAR:?message}` resolved as if VAR were unset (`?` gives a stand-in). */
 function interpolate(value: string | number): string {
   return String(value).replace(
     /\$\{[A-Za-z_][A-Za-z0-9_]*(?::([-?])([^}]*))?\}/g,
-    (_match, op: string, rest: string) => (op === '-' ? rest : 'compose-test-stand-in-value'),
+    (_match, op: string, rest: string) => (op === '-' ? rest : STAND_IN),
   );
 }
 
@@ -112,13 +115,49 @@ describe('docker-compose.yml', () => {
   test('api and worker start after Redis is healthy; Redis keeps an append-only file on a volume', () => {
     for (const service of [api, worker])
       expect(service.depends_on!.redis).toEqual({ condition: 'service_healthy' });
-    expect(redis.healthcheck!.test).toEqual(['CMD', 'redis-cli', 'ping']);
+    // redis-cli exits 0 on NOAUTH, so the check compares the reply ($$ is compose's escaped $).
+    expect(redis.healthcheck!.test).toEqual(['CMD-SHELL', '[ "$$(redis-cli ping)" = PONG ]']);
     expect(redis.command!.join(' ')).toMatch(/--appendonly yes .*--dir \/data/);
     const [volume, mountPath] = redis.volumes![0]!.split(':');
     expect(mountPath).toBe('/data');
     expect(Object.keys(compose.volumes)).toContain(volume);
-    expect(environment(api).REDIS_URL).toBe('redis://redis:6379');
-    expect(environment(worker).REDIS_URL).toBe('redis://redis:6379');
+  });
+
+  test('Redis requires CI_FIXER_REDIS_PASSWORD, and both apps log in with it', () => {
+    const raw = readFileSync(path.join(REPO_ROOT, 'docker-compose.yml'), 'utf8');
+    // Required like CI_FIXER_API_TOKEN: compose refuses to start without it and says how to make one.
+    for (const value of [
+      redis.environment!.REDIS_PASSWORD,
+      redis.environment!.REDISCLI_AUTH,
+      api.environment!.REDIS_URL,
+    ])
+      expect(String(value)).toMatch(/\$\{CI_FIXER_REDIS_PASSWORD:\?set CI_FIXER_REDIS_PASSWORD/);
+    expect(raw).not.toMatch(/CI_FIXER_REDIS_PASSWORD:-/); // never a default password
+    for (const service of [api, worker])
+      expect(environment(service).REDIS_URL).toBe(`redis://:${STAND_IN}@redis:6379`);
+    expect(() => loadConfig(environment(api))).not.toThrow();
+  });
+
+  test('the Redis start script, run for real: password required, not on the command line, noeviction', async () => {
+    const password = 'compose0test0password0' + Date.now().toString(36);
+    // compose turns $$ into $ before the shell sees the script.
+    const script = redis.command!.at(-1)!.replaceAll('$$', '$');
+    expect(redis.command!.slice(0, 2)).toEqual(['sh', '-c']);
+    const server = await startScriptedRedis(script, password);
+    try {
+      expect(await server.cli(['ping'])).toMatch(/^NOAUTH/);
+      expect(await server.cli(['ping'], password)).toBe('PONG');
+      // A wrong password: AUTH fails (redis-cli warns on stderr) and the command is refused.
+      expect(await server.cli(['ping'], 'wrong-password')).toMatch(/^NOAUTH/);
+      expect(await server.cli(['config', 'get', 'maxmemory-policy'], password)).toBe(
+        'maxmemory-policy\nnoeviction',
+      );
+      expect(await server.cli(['config', 'get', 'appendonly'], password)).toBe('appendonly\nyes');
+      expect(server.cmdline()).toContain('redis-server');
+      expect(server.cmdline()).not.toContain(password);
+    } finally {
+      await server.stop();
+    }
   });
 
   test('only the socket proxy mounts the engine socket, read-only; the worker reaches the engine through it', () => {

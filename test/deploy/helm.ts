@@ -132,3 +132,59 @@ export function podSpec(workload: Manifest): PodSpec {
   if (workload.kind === 'Pod') return workload.spec as PodSpec;
   return (workload.spec as { template: { spec: PodSpec } }).template.spec;
 }
+
+/** A Redis started from a deployment's own start script (chart or compose), on a unix socket the test owns. */
+export interface ScriptedRedis {
+  /** redis-cli against it; `password` as REDISCLI_AUTH when given. */
+  cli(args: string[], password?: string): Promise<string>;
+  /** The redis-server process's command line, as any process on the host could read it. */
+  cmdline(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs `script` (a `sh -c` start script from the chart or docker-compose.yml) with the host's redis-server
+ * and REDIS_PASSWORD set, with `--dir /data` swapped for a temporary directory plus `--port 0 --unixsocket`:
+ * no TCP port, nothing shared. Proves the script's redis.conf-on-stdin really configures Redis.
+ */
+export async function startScriptedRedis(script: string, password: string): Promise<ScriptedRedis> {
+  const { spawn } = await import('node:child_process');
+  const { mkdtempSync, readFileSync, rmSync, existsSync: exists } = await import('node:fs');
+  const { waitFor } = await import('../support/processes.ts');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cif-redis-'));
+  const socket = path.join(dir, 'redis.sock');
+  const local = script.replace('--dir /data', `--dir ${dir} --port 0 --unixsocket ${socket}`);
+  if (local === script)
+    throw new Error(`the Redis start script has no "--dir /data" to redirect:\n${script}`);
+  const child = spawn('sh', ['-c', local], {
+    env: { PATH: process.env.PATH, REDIS_PASSWORD: password },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  try {
+    await waitFor(`redis-server on ${socket} (${stderr})`, () => (exists(socket) ? true : undefined), {
+      timeoutMs: 15_000,
+    });
+  } catch (error) {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+  return {
+    async cli(args, pass) {
+      const env: NodeJS.ProcessEnv = { PATH: process.env.PATH };
+      if (pass) env.REDISCLI_AUTH = pass;
+      const { stdout } = await run('redis-cli', ['-s', socket, ...args], { env });
+      return stdout.trim();
+    },
+    // `exec` in the script: the shell's pid is redis-server's.
+    cmdline: () => readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').replaceAll('\0', ' '),
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

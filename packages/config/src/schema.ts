@@ -352,6 +352,10 @@ export const envSchema = z.object({
     .describe(
       'Tolerations of sandbox pods as a JSON array, e.g. `[{"key":"sandbox","operator":"Exists","effect":"NoSchedule"}]`.',
     ),
+  K8S_REQUIRE_NETWORK_POLICY: bool(
+    'The kubernetes driver refuses to start unless NetworkPolicies in K8S_NAMESPACE confine sandbox pods (deny ingress; egress none or public only). false only where another control confines them.',
+    true,
+  ),
   K8S_IMAGE_PULL_SECRETS: nameList
     .optional()
     .describe('Comma-separated Secret names (in K8S_NAMESPACE) sandbox pods pull SANDBOX_IMAGE with.'),

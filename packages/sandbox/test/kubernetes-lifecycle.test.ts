@@ -157,6 +157,7 @@ describe('Pod Security', () => {
     const body = buildJob(driver.settings, {
       name: `cif-pss-${randomBytes(3).toString('hex')}`,
       labels: labels(),
+      network: 'none',
       maxLifetimeSeconds: 60,
     });
     mutate(body);

@@ -9,6 +9,7 @@ import {
   BatchV1Api,
   CoreV1Api,
   KubeConfig,
+  NetworkingV1Api,
   RbacAuthorizationV1Api,
   type V1PolicyRule,
 } from '@kubernetes/client-node';
@@ -151,8 +152,25 @@ describe('preflight', () => {
       verbs: [permission.verb],
     }));
 
-  it('passes for the worker ServiceAccount', async () => {
-    await expect(preflightKubernetes(cluster.worker, cluster.namespace)).resolves.toBeUndefined();
+  it('passes for the worker ServiceAccount, once a default-deny NetworkPolicy confines sandbox pods', async () => {
+    // scripts/dev-cluster creates no NetworkPolicy; the test adds the chart's default-deny and removes it.
+    const networking = cluster.admin.makeApiClient(NetworkingV1Api);
+    const name = `cif-test-deny-${randomBytes(3).toString('hex')}`;
+    await networking.createNamespacedNetworkPolicy({
+      namespace: cluster.namespace,
+      body: {
+        metadata: { name },
+        spec: {
+          podSelector: { matchLabels: { [LABELS.managedBy]: MANAGED_BY } },
+          policyTypes: ['Ingress', 'Egress'],
+        },
+      },
+    });
+    try {
+      await expect(preflightKubernetes(cluster.worker, cluster.namespace)).resolves.toBeUndefined();
+    } finally {
+      await networking.deleteNamespacedNetworkPolicy({ name, namespace: cluster.namespace });
+    }
   });
 
   it('names every missing permission of an account with no Role, in one error', async () => {
@@ -204,6 +222,7 @@ describe('preflight', () => {
     const required = REQUIRED_PERMISSIONS.map(
       (p) => `${p.verb} ${p.group}/${p.subresource ? `${p.resource}/${p.subresource}` : p.resource}`,
     );
-    expect(granted.sort()).toEqual(required.sort());
+    // A mismatch after a change to the rules file: `scripts/dev-cluster up` applies the file again.
+    expect(granted.sort(), 'the dev cluster applies worker-role-rules.yaml on `up`').toEqual(required.sort());
   });
 });

@@ -20,7 +20,7 @@ import {
 } from '../types.ts';
 import { runCommand, type ExecTarget, type RunDefaults } from './exec.ts';
 import { readFileInPod, relativeInside, writeFileInPod } from './files.ts';
-import { APP_LABELS, buildJob, jobName, labelSelector, type PodSettings } from './job-spec.ts';
+import { APP_LABELS, buildJob, jobName, labelSelector, networkMode, type PodSettings } from './job-spec.ts';
 import { preflightKubernetes } from './preflight.ts';
 import { apiFailure, waitForPod } from './wait.ts';
 
@@ -44,6 +44,8 @@ export interface KubernetesDriverOptions {
   tolerations?: V1Toleration[];
   imagePullSecrets?: string[];
   podReadyTimeoutMs?: number;
+  /** Preflight fails unless NetworkPolicies confine sandbox pods (K8S_REQUIRE_NETWORK_POLICY); default true. */
+  requireNetworkPolicy?: boolean;
   /** Lifetime of sandboxes whose spec sets none. */
   defaultMaxLifetimeSeconds?: number;
   defaultTimeoutMs?: number;
@@ -83,6 +85,7 @@ export class KubernetesDriver implements SandboxDriver {
   private readonly core: CoreV1Api;
   private readonly exec: Exec;
   private readonly podReadyTimeoutMs: number;
+  private readonly requireNetworkPolicy: boolean;
   private readonly defaultMaxLifetimeSeconds: number;
   private readonly runDefaults: RunDefaults;
 
@@ -117,6 +120,7 @@ export class KubernetesDriver implements SandboxDriver {
     this.core = this.kubeConfig.makeApiClient(CoreV1Api);
     this.exec = new Exec(this.kubeConfig);
     this.podReadyTimeoutMs = options.podReadyTimeoutMs ?? K8S_DEFAULTS.podReadyTimeoutMs;
+    this.requireNetworkPolicy = options.requireNetworkPolicy ?? true;
     this.defaultMaxLifetimeSeconds =
       options.defaultMaxLifetimeSeconds ?? K8S_DEFAULTS.defaultMaxLifetimeSeconds;
     this.runDefaults = {
@@ -125,16 +129,29 @@ export class KubernetesDriver implements SandboxDriver {
     };
   }
 
-  /** Checks that this identity holds every permission the driver uses; names all missing ones at once. */
+  /**
+   * Checks that this identity holds every permission the driver uses (names all missing ones at once) and,
+   * unless turned off, that NetworkPolicies confine sandbox pods: the driver itself cannot limit a pod's network.
+   */
   async preflight(): Promise<PreflightReport> {
-    await preflightKubernetes(this.kubeConfig, this.namespace);
+    await preflightKubernetes(this.kubeConfig, this.namespace, {
+      requireNetworkPolicy: this.requireNetworkPolicy,
+    });
+    const warnings: string[] = [];
+    if (!this.settings.runtimeClassName)
+      warnings.push(
+        'K8S_RUNTIME_CLASS is not set: sandbox pods share the node kernel (runc). Set a gVisor or Kata runtime class for code you do not trust.',
+      );
+    if (!this.requireNetworkPolicy)
+      warnings.push(
+        'K8S_REQUIRE_NETWORK_POLICY=false: nothing checked that NetworkPolicies confine sandbox pods; repository code may reach Redis, the API and the cluster network.',
+      );
     return {
-      isolation: `one pod per sandbox in namespace ${this.namespace}${this.settings.runtimeClassName ? ` (runtime class ${this.settings.runtimeClassName})` : ''}`,
-      warnings: this.settings.runtimeClassName
-        ? []
-        : [
-            'K8S_RUNTIME_CLASS is not set: sandbox pods share the node kernel (runc). Set a gVisor or Kata runtime class for code you do not trust.',
-          ],
+      isolation:
+        `one pod per sandbox in namespace ${this.namespace}` +
+        `${this.settings.runtimeClassName ? ` (runtime class ${this.settings.runtimeClassName})` : ''}` +
+        `${this.requireNetworkPolicy ? ', confined by NetworkPolicies (DNS and public addresses only; hosts not allow-listed)' : ''}`,
+      warnings,
     };
   }
 
@@ -156,6 +173,7 @@ export class KubernetesDriver implements SandboxDriver {
     const body = buildJob(this.settings, {
       name,
       labels: spec.labels,
+      network: networkMode(spec.egress),
       ...(spec.image ? { image: spec.image } : {}),
       ...(spec.limits ? { limits: spec.limits } : {}),
       maxLifetimeSeconds: spec.maxLifetimeSeconds ?? this.defaultMaxLifetimeSeconds,

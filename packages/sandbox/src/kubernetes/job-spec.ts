@@ -7,6 +7,19 @@ export const CONTAINER_NAME = 'sandbox';
 /** Label on the Job and its pod that names the sandbox (the Job's name). */
 export const SANDBOX_LABEL = 'ci-fixer.dev/sandbox';
 export const APP_LABELS = { 'app.kubernetes.io/name': 'ci-fixer-sandbox' } as const;
+/**
+ * Label on every sandbox pod that says which network it may use: `none` (spec.egress empty or absent) or
+ * `egress`. The chart's NetworkPolicies select on it: `none` pods get no egress at all, `egress` pods DNS and
+ * the public internet on a few ports. Per-host allow-lists are not enforced on kubernetes yet (docs/sandbox.md).
+ */
+export const NETWORK_LABEL = 'ci-fixer.dev/network';
+export const NETWORK_MODES = ['none', 'egress'] as const;
+export type NetworkMode = (typeof NETWORK_MODES)[number];
+
+/** The network mode of a sandbox spec's egress allow-list. */
+export function networkMode(egress: readonly string[] | undefined): NetworkMode {
+  return egress && egress.length > 0 ? 'egress' : 'none';
+}
 
 /** What a sandbox pod looks like, apart from what each sandbox brings (labels, lifetime). */
 export interface PodSettings {
@@ -29,6 +42,8 @@ export interface PodSettings {
 export interface JobRequest {
   name: string;
   labels: Record<string, string>;
+  /** Becomes NETWORK_LABEL; the NetworkPolicies in the namespace decide what it means. */
+  network: NetworkMode;
   image?: string;
   limits?: SandboxLimits;
   /** The keep-alive `sleep` ends the pod (and so the Job) after this long. */
@@ -58,7 +73,13 @@ export function jobName(fixJob: string | undefined): string {
  * even if the image's `sleep` misbehaves. Commands run through exec, never as the main process.
  */
 export function buildJob(settings: PodSettings, request: JobRequest): V1Job {
-  const labels = { ...APP_LABELS, ...request.labels, [SANDBOX_LABEL]: request.name };
+  // Set last, so that no caller label can claim a wider network than the spec asked for.
+  const labels = {
+    ...APP_LABELS,
+    ...request.labels,
+    [SANDBOX_LABEL]: request.name,
+    [NETWORK_LABEL]: request.network,
+  };
   const cpus = request.limits?.cpus ?? settings.limits.cpus;
   const memoryBytes = request.limits?.memoryBytes ?? settings.limits.memoryBytes;
   const resources: Record<string, string> = {
