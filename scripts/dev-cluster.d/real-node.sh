@@ -400,7 +400,7 @@ real_node_down_parts() {
   # Shims of our containerd only: their argv holds "-address <our socket>".
   local f pid
   for f in /proc/[0-9]*/cmdline; do
-    if tr '\0' '\n' < "$f" 2>/dev/null | grep -qxF -- "$CONTAINERD_SOCK"; then
+    if { tr '\0' '\n' < "$f"; } 2>/dev/null | grep -qxF -- "$CONTAINERD_SOCK"; then
       pid=${f#/proc/}; pid=${pid%/cmdline}
       [[ $pid != "$(pid_of containerd 2>/dev/null)" ]] && kill -KILL "$pid" 2>/dev/null || true
     fi
