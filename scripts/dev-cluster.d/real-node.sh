@@ -116,10 +116,11 @@ setup_bridge() {
   if ! ip link show "$REAL_BRIDGE" >/dev/null 2>&1; then
     ip link add "$REAL_BRIDGE" type bridge || return 1
   fi
+  # Ours to delete on `down` (or when the start fails below).
+  touch "$REAL/.bridge"
   ip addr show dev "$REAL_BRIDGE" | grep -qF " $REAL_NODE_IP/24 " \
     || ip addr add "$REAL_NODE_IP/24" dev "$REAL_BRIDGE" || return 1
   ip link set "$REAL_BRIDGE" up || return 1
-  touch "$REAL/.bridge"
 }
 
 # The kubelet's cgroup parent, in every v1 hierarchy, so that two dev clusters
