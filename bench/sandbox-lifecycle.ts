@@ -1,13 +1,16 @@
 /**
  * Sandbox lifecycle benchmark, run on demand (not part of the tests):
  *
- *   node bench/sandbox-lifecycle.ts [local|docker|kubernetes ...] [--lifecycles N] [--execs N] [--image IMAGE]
+ *   node bench/sandbox-lifecycle.ts [local|docker|kubernetes|kubernetes-real ...] [--lifecycles N] [--execs N]
+ *        [--image IMAGE] [--real-image IMAGE]
  *
  * For each driver: N times create → first exec of `true` returns → destroy, and, in one sandbox, N execs of
  * `true`; p50 and p99 of each. Results replace the driver's rows in the "Sandbox lifecycle" section of
  * docs/benchmarks.md, so drivers can be measured one at a time. The docker driver uses DOCKER_HOST; the
  * kubernetes driver KUBECONFIG, K8S_NAMESPACE and K8S_WORKSPACE_DIR, e.g. from
- * `eval "$(scripts/dev-cluster env)"`.
+ * `eval "$(scripts/dev-cluster env)"`. kubernetes-real is the same driver with its sandboxes pointed at the dev
+ * cluster's real node (kubelet + containerd + runc: label, toleration, /workspace emptyDir, an image imported
+ * by `scripts/dev-cluster up`), so the pods really start and exec runs in the container.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, promises as fs } from 'node:fs';
@@ -62,7 +65,27 @@ const TARGETS: Record<string, (image: string) => Promise<Target>> = {
     await driver.preflight();
     return { driver, spec: { image }, setting: `${await driver.describeCluster()}, exec over WebSocket` };
   },
+  'kubernetes-real': async () => {
+    const image = realImage;
+    const driver = new KubernetesDriver({
+      image,
+      ...(process.env.K8S_NAMESPACE ? { namespace: process.env.K8S_NAMESPACE } : {}),
+      workspaceDir: '/workspace',
+      nodeSelector: { 'ci-fixer.dev/node': 'real' },
+      tolerations: [{ key: 'ci-fixer.dev/real-node', operator: 'Exists', effect: 'NoSchedule' }],
+      cpus: 0.25,
+      memoryBytes: 256 * 1_048_576,
+    });
+    await driver.preflight();
+    return {
+      driver,
+      spec: { image },
+      setting: `${await driver.describeCluster()}, real node (kubelet + containerd 1.6 + runc), image ${image}`,
+    };
+  },
 };
+
+let realImage = 'ci-fixer/test-busybox:dev-cluster';
 
 const SECTION = '## Sandbox lifecycle';
 const BENCHMARKS = path.join(import.meta.dirname, '..', 'docs', 'benchmarks.md');
@@ -90,14 +113,20 @@ async function measure(
   };
 
   const lifecycle: number[] = [];
+  const toFirstExec: number[] = [];
+  const destroy: number[] = [];
   for (let i = 0; i < lifecycles; i++) {
     const started = performance.now();
     const sandbox = await target.driver.create(spec);
+    let destroyFrom: number;
     try {
       expectOk((await sandbox.exec(['true'])).exitCode);
+      toFirstExec.push(performance.now() - started);
     } finally {
+      destroyFrom = performance.now();
       await sandbox.destroy();
     }
+    destroy.push(performance.now() - destroyFrom);
     lifecycle.push(performance.now() - started);
   }
 
@@ -116,7 +145,7 @@ async function measure(
   const cells = [
     name,
     // Other work on a 2-core machine moves these figures; the load average says how much there was.
-    `${target.setting}; load ${os.loadavg()[0]!.toFixed(1)}`,
+    `${target.setting}; create → first exec p50 ${ms(percentile(toFirstExec, 50))}, p99 ${ms(percentile(toFirstExec, 99))}; destroy p50 ${ms(percentile(destroy, 50))}; load ${os.loadavg()[0]!.toFixed(1)}`,
     ms(percentile(lifecycle, 50)),
     ms(percentile(lifecycle, 99)),
     String(lifecycles),
@@ -134,11 +163,15 @@ async function measure(
 async function record(rows: Map<string, string>): Promise<void> {
   const existing = await fs.readFile(BENCHMARKS, 'utf8').catch(() => '# Benchmarks\n');
   const start = existing.indexOf(SECTION);
-  const end = start < 0 ? -1 : existing.indexOf('\n## ', start + SECTION.length);
+  // The section ends at the next heading or at another benchmark's marker comment, which is not ours to drop.
+  const ends = ['\n## ', '\n<!-- ']
+    .map((marker) => (start < 0 ? -1 : existing.indexOf(marker, start + SECTION.length)))
+    .filter((index) => index >= 0);
+  const end = ends.length > 0 ? Math.min(...ends) : -1;
   const old = start < 0 ? '' : existing.slice(start, end < 0 ? undefined : end + 1);
   const kept = new Map<string, string>();
   for (const line of old.split('\n')) {
-    const driver = /^\|\s*(\w+)\s*\|/.exec(line)?.[1];
+    const driver = /^\|\s*([\w-]+)\s*\|/.exec(line)?.[1];
     if (driver && driver in TARGETS && line.split('|').length === 10) kept.set(driver, line);
   }
   for (const [driver, row] of rows) kept.set(driver, row);
@@ -147,7 +180,7 @@ async function record(rows: Map<string, string>): Promise<void> {
   const section = [
     SECTION,
     '',
-    'Made by `node bench/sandbox-lifecycle.ts [local|docker|kubernetes]` (on demand, not in CI). **Lifecycle**: create a',
+    'Made by `node bench/sandbox-lifecycle.ts [local|docker|kubernetes|kubernetes-real]` (on demand, not in CI). **Lifecycle**: create a',
     'sandbox → the first exec of `true` returns → destroy, end to end. **Exec**: one `true` in a sandbox that',
     'already runs. p99 is of the stated number of runs (with few runs it is close to the maximum).',
     '',
@@ -156,6 +189,9 @@ async function record(rows: Map<string, string>): Promise<void> {
     'the kubernetes driver to scripts/dev-cluster as the worker ServiceAccount: a real API server, Job',
     'controller and scheduler, but a KWOK node that pulls no image and runs exec on the host (docs/dev-cluster.md),',
     'so its figures are the API path (create Job → watch → pod Running → exec WebSocket), not a kubelet.',
+    'kubernetes-real: the same cluster with the sandboxes on its real node (a kubelet with containerd 1.6 and runc,',
+    'cgroupfs, CNI bridge): the image is unpacked, the pod sandbox and container really start, exec runs in the',
+    'container through the kubelet, and destroy deletes the Job (the pod is killed in the background).',
     `Last run: ${new Date().toISOString().slice(0, 10)}.`,
     '',
     '| driver | setting | lifecycle p50 | lifecycle p99 | runs | exec p50 | exec p99 | runs |',
@@ -182,8 +218,10 @@ async function main(): Promise<void> {
       lifecycles: { type: 'string', default: '30' },
       execs: { type: 'string', default: '200' },
       image: { type: 'string', default: 'ci-fixer/sandbox:latest' },
+      'real-image': { type: 'string', default: realImage },
     },
   });
+  realImage = values['real-image'];
   const names = positionals.length > 0 ? positionals : Object.keys(TARGETS);
   for (const name of names) {
     if (!TARGETS[name]) throw new Error(`unknown driver ${name}; known: ${Object.keys(TARGETS).join(', ')}`);
