@@ -3,9 +3,8 @@
  * waiting job so that another tenant's sandbox runs their command. The API signs every job; the worker
  * refuses one whose data changed. A private redis-server, the real API and the real worker, in-process.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { QueueEvents } from 'bullmq';
@@ -16,22 +15,15 @@ import { QUEUE_NAME, QUEUE_PREFIX } from '@ci-fixer/jobs';
 import { startApi, type RunningApi } from '../../apps/api/src/server.ts';
 import { startWorker, type RunningWorker } from '../../apps/worker/src/worker.ts';
 import { captureLogger } from '../support/logger.ts';
+import { startTestRedis, type TestRedis } from '../support/redis.ts';
 import { AttackTable } from './attack-table.ts';
 
 const TOKEN = 'signature-test-token-0123456789';
 const KEY = 'k'.repeat(64);
 const table = new AttackTable('any driver');
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 describe('job payloads signed by the API', () => {
-  let redisServer: ChildProcess;
+  let redisServer: TestRedis;
   let redisUrl: string;
   let api: RunningApi;
   let worker: RunningWorker | undefined;
@@ -40,19 +32,9 @@ describe('job payloads signed by the API', () => {
   let repo: string;
 
   beforeAll(async () => {
-    const port = await freePort();
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'cif-sig-redis-'));
-    redisServer = spawn(
-      'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir],
-      {
-        stdio: 'ignore',
-      },
-    );
-    redisUrl = `redis://127.0.0.1:${port}`;
+    redisServer = await startTestRedis();
+    redisUrl = redisServer.url;
     redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
-    // The server may take a moment to listen; the client retries, and says so only here.
-    redis.on('error', () => {});
     await redis.ping();
     repo = mkdtempSync(path.join(os.tmpdir(), 'cif-sig-repo-'));
     execFileSync(
@@ -79,7 +61,7 @@ describe('job payloads signed by the API', () => {
     await events?.close();
     await api?.close();
     redis?.disconnect();
-    redisServer?.kill('SIGKILL');
+    await redisServer?.stop();
     table.flush();
   });
 
