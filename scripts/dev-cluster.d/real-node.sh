@@ -307,6 +307,15 @@ import_podman_images() {
       log "image $ref is not in podman's store (scripts/build-images makes it); not imported"
       continue
     fi
+    repo=${ref#localhost/}; repo=${repo%:*}
+    # Already imported, same image: skip (a save + import of the sandbox image takes ~20s on each `up`).
+    local id stamp=$REAL/imported/${ref//\//_}
+    id=$(CONTAINERS_CONF=$conf podman image inspect --format '{{.Id}}' "$ref" 2>/dev/null) || id=
+    if [[ -n $id && -f $stamp && $(cat "$stamp") == "$id" ]] \
+      && ctr_k8s images ls -q 2>/dev/null | grep -qxF "docker.io/$repo:$REAL_IMAGE_TAG"; then
+      log "image $ref already imported into the real node (${id:0:12})"
+      continue
+    fi
     tarfile=$REAL/image-import.tar
     local t0; t0=$(now_s)
     CONTAINERS_CONF=$conf podman save --format docker-archive -o "$tarfile" "$ref" >/dev/null 2>&1 \
@@ -315,10 +324,10 @@ import_podman_images() {
       rm -f "$tarfile"; log "ctr import of $ref failed; not imported"; continue
     fi
     rm -f "$tarfile"
-    repo=${ref#localhost/}; repo=${repo%:*}
     local src=localhost/$repo:${ref##*:}
     ctr_k8s images tag --force "$src" "docker.io/$repo:${ref##*:}" >/dev/null
     ctr_k8s images tag --force "$src" "docker.io/$repo:$REAL_IMAGE_TAG" >/dev/null
+    if [[ -n $id ]]; then mkdir -p "$REAL/imported" && printf '%s\n' "$id" > "$stamp"; fi
     log "imported $ref into the real node as $repo:${ref##*:} and $repo:$REAL_IMAGE_TAG ($(( $(now_s) - t0 ))s)"
   done
 }

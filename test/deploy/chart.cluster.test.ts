@@ -9,13 +9,20 @@
  * blocked cannot be proven here: the KWOK node has no CNI, so nothing enforces a NetworkPolicy and no pod has
  * a network. That needs a real node with a NetworkPolicy implementation (docs/sandbox.md).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
 import { KubernetesDriver } from '@ci-fixer/sandbox';
-import { CHART_DIR, helm as helmLocal, parseManifests, templateArgs, type Manifest } from './helm.ts';
+import {
+  CHART_DIR,
+  REPO_ROOT,
+  helm as helmLocal,
+  parseManifests,
+  templateArgs,
+  type Manifest,
+} from './helm.ts';
 import { connectCluster, installIntegrationCrds, type Cluster } from './kube.ts';
 
 const NS = 'ci-fixer-chart-test';
@@ -441,5 +448,65 @@ describe('refused on the real apiserver too', () => {
     // helm 4 lists releases in every status by default (failed, pending) without flags.
     const releases = await cluster.helm(['list', '-n', `${NS}-dry`, '-q']);
     expect(releases.trim()).toBe('');
+  });
+});
+
+describe('scripts/dev-cluster gives its sandbox namespace what the chart gives', () => {
+  // The dev cluster's release and sandbox namespaces (scripts/dev-cluster: RELEASE_NS, SANDBOX_NS).
+  const DEV_NS = 'ci-fixer';
+  const DEV_SANDBOX_NS = 'ci-fixer-sandboxes';
+  const POLICIES_FILE = path.join(REPO_ROOT, 'scripts', 'dev-cluster.d', 'sandbox-networkpolicies.yaml');
+  type Policy = Manifest & { spec: unknown };
+  // What must agree; labels differ on purpose (helm's release labels vs managed-by=dev-cluster).
+  const essence = (policies: Policy[]) =>
+    policies
+      .map((p) => ({ kind: p.kind, name: p.metadata.name, namespace: p.metadata.namespace, spec: p.spec }))
+      .sort((a, b) => a.name.localeCompare(b.name));
+
+  async function chartRendering(showOnly: string): Promise<Manifest[]> {
+    const result = await helmLocal([
+      'template',
+      DEV_NS,
+      CHART_DIR,
+      '--namespace',
+      DEV_NS,
+      '--set',
+      `sandbox.namespace=${DEV_SANDBOX_NS}`,
+      '--show-only',
+      showOnly,
+    ]);
+    if (result.code !== 0) throw new Error(`helm template failed:\n${result.stderr}`);
+    return parseManifests(result.stdout);
+  }
+
+  test('scripts/dev-cluster.d/sandbox-networkpolicies.yaml is the chart’s rendering, and up applied it', async () => {
+    const chart = essence((await chartRendering('templates/sandbox-networkpolicy.yaml')) as Policy[]);
+    expect(chart.map((p) => p.name)).toEqual(['ci-fixer-sandbox-deny', 'ci-fixer-sandbox-egress']);
+    const file = essence(parseManifests(readFileSync(POLICIES_FILE, 'utf8')) as Policy[]);
+    // On a mismatch: regenerate the file with the command in its header.
+    expect(file).toEqual(chart);
+    const live = JSON.parse(
+      await cluster.kubectl(['get', 'networkpolicies', '-n', DEV_SANDBOX_NS, '-o', 'json']),
+    ) as { items: Policy[] };
+    const ours = live.items.filter((p) => chart.some((c) => c.name === p.metadata.name));
+    expect(essence(ours)).toEqual(chart);
+  });
+
+  test('the sandbox namespace has the chart’s Pod Security labels (restricted enforced)', async () => {
+    const [chartNamespace] = await chartRendering('templates/sandbox-namespace.yaml');
+    const wanted = Object.fromEntries(
+      Object.entries(chartNamespace!.metadata.labels ?? {}).filter(([key]) =>
+        key.startsWith('pod-security.kubernetes.io/'),
+      ),
+    );
+    expect(wanted['pod-security.kubernetes.io/enforce']).toBe('restricted');
+    const live = JSON.parse(await cluster.kubectl(['get', 'namespace', DEV_SANDBOX_NS, '-o', 'json'])) as {
+      metadata: { labels: Record<string, string> };
+    };
+    expect(
+      Object.fromEntries(
+        Object.entries(live.metadata.labels).filter(([key]) => key.startsWith('pod-security.kubernetes.io/')),
+      ),
+    ).toEqual(wanted);
   });
 });

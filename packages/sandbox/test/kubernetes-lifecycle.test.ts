@@ -150,8 +150,8 @@ describe('the sandbox Job and pod spec', () => {
 });
 
 describe('Pod Security', () => {
-  // The sandbox namespace enforces `baseline` and warns on `restricted`; a server-side dry run returns the
-  // warnings in the response headers.
+  // The sandbox namespace enforces `restricted`, as the chart's does. Admission enforces it on pods only; for
+  // a Job's pod template it warns, and a server-side dry run returns the warnings in the response headers.
   async function warningsFor(mutate: (job: V1Job) => void): Promise<string | undefined> {
     const driver = await workerDriver();
     const body = buildJob(driver.settings, {
@@ -176,6 +176,37 @@ describe('Pod Security', () => {
       job.spec!.template.spec!.containers[0]!.securityContext!.capabilities = {};
     });
     expect(warning).toMatch(/would violate PodSecurity.*restricted.*capabilities\.drop/);
+  });
+
+  it('refuses a pod that violates `restricted` (enforced, as in the chart, not only warned)', async () => {
+    const driver = await workerDriver();
+    const template = buildJob(driver.settings, {
+      name: `cif-pss-${randomBytes(3).toString('hex')}`,
+      labels: labels(),
+      network: 'none',
+      maxLifetimeSeconds: 60,
+    }).spec!.template;
+    template.spec!.containers[0]!.securityContext!.capabilities = {};
+    // A bare pod, as the admin (the worker may not create pods), dry run: admission runs, nothing is stored.
+    const refused = await cluster.admin
+      .makeApiClient(CoreV1Api)
+      .createNamespacedPod({
+        namespace: cluster.namespace,
+        body: {
+          metadata: { name: `cif-pss-${randomBytes(3).toString('hex')}`, labels: labels() },
+          spec: template.spec,
+        },
+        dryRun: 'All',
+      })
+      .then(
+        () => undefined,
+        (error: unknown) => error as { code?: number; body?: string },
+      );
+    expect(refused?.code).toBe(403);
+    const status = JSON.parse(String(refused?.body)) as { message?: string };
+    expect(status.message).toMatch(
+      /forbidden: violates PodSecurity "restricted:latest": unrestricted capabilities/,
+    );
   });
 });
 

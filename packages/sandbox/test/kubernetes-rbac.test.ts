@@ -152,25 +152,16 @@ describe('preflight', () => {
       verbs: [permission.verb],
     }));
 
-  it('passes for the worker ServiceAccount, once a default-deny NetworkPolicy confines sandbox pods', async () => {
-    // scripts/dev-cluster creates no NetworkPolicy; the test adds the chart's default-deny and removes it.
-    const networking = cluster.admin.makeApiClient(NetworkingV1Api);
-    const name = `cif-test-deny-${randomBytes(3).toString('hex')}`;
-    await networking.createNamespacedNetworkPolicy({
-      namespace: cluster.namespace,
-      body: {
-        metadata: { name },
-        spec: {
-          podSelector: { matchLabels: { [LABELS.managedBy]: MANAGED_BY } },
-          policyTypes: ['Ingress', 'Egress'],
-        },
-      },
-    });
-    try {
-      await expect(preflightKubernetes(cluster.worker, cluster.namespace)).resolves.toBeUndefined();
-    } finally {
-      await networking.deleteNamespacedNetworkPolicy({ name, namespace: cluster.namespace });
-    }
+  it('passes for the worker ServiceAccount with the NetworkPolicies scripts/dev-cluster applies', async () => {
+    // `up` applies the chart's sandbox policies (scripts/dev-cluster.d/sandbox-networkpolicies.yaml), as an
+    // install of the chart would: the driver's preflight must pass with no K8S_REQUIRE_NETWORK_POLICY=false.
+    const policies = await cluster.admin
+      .makeApiClient(NetworkingV1Api)
+      .listNamespacedNetworkPolicy({ namespace: cluster.namespace });
+    expect(policies.items.map((policy) => policy.metadata?.name).sort()).toEqual(
+      expect.arrayContaining(['ci-fixer-sandbox-deny', 'ci-fixer-sandbox-egress']),
+    );
+    await expect(preflightKubernetes(cluster.worker, cluster.namespace)).resolves.toBeUndefined();
   });
 
   it('names every missing permission of an account with no Role, in one error', async () => {

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LABELS, MANAGED_BY, type Sandbox } from '../src/index.ts';
+import { K8S_DEFAULTS, LABELS, MANAGED_BY, type Sandbox } from '../src/index.ts';
 import type { KubernetesDriver } from '../src/index.ts';
 import { sandboxContract } from './contract.ts';
 import { devCluster, realNode, realNodeDriver } from './kubernetes-cluster.ts';
@@ -92,4 +92,31 @@ describe('kubernetes driver on the real node: the pod as seen from inside', () =
       await small.destroy();
     }
   });
+});
+
+describe('the sandbox image on the real node', () => {
+  it('runs the driver’s default image (ci-fixer/sandbox:latest) from the copy `up` imported, never pulled', async () => {
+    // `:latest` would default to pull policy Always, and there is no registry: the pod only starts because
+    // the driver sets IfNotPresent and `up` imported the image built by scripts/build-images sandbox.
+    const driver = await realNodeDriver({ image: K8S_DEFAULTS.image, podReadyTimeoutMs: 90_000 });
+    const owner = `real-node-image-${randomBytes(4).toString('hex')}`;
+    const sandbox = await driver.create({
+      labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.owner]: owner },
+    });
+    try {
+      const cluster = await devCluster();
+      const pods = await cluster.admin
+        .makeApiClient(CoreV1Api)
+        .listNamespacedPod({ namespace: cluster.namespace, labelSelector: `job-name=${sandbox.id}` });
+      const container = pods.items[0]?.spec?.containers[0];
+      expect(container?.image).toBe('ci-fixer/sandbox:latest');
+      expect(container?.imagePullPolicy).toBe('IfNotPresent');
+      // The sandbox image's own tools, as its non-root user.
+      const result = await sandbox.exec(['sh', '-c', 'git --version && id -u']);
+      expect(result.exitCode).toBe(0);
+      expect(result.stdout).toMatch(/^git version \d+\.\d+.*\n1000\n$/);
+    } finally {
+      await sandbox.destroy();
+    }
+  }, 120_000);
 });

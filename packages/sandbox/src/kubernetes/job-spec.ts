@@ -125,6 +125,9 @@ export function buildJob(settings: PodSettings, request: JobRequest): V1Job {
             {
               name: CONTAINER_NAME,
               image: request.image ?? settings.image,
+              // No registry serves our images in the dev cluster (they are imported into the node), and a
+              // `:latest` tag would otherwise default to Always: use the node's copy when it has one.
+              imagePullPolicy: 'IfNotPresent',
               command: ['sleep', String(request.maxLifetimeSeconds)],
               workingDir: settings.workspaceDir,
               resources: { requests: resources, limits: resources },
