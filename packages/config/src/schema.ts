@@ -279,12 +279,12 @@ export const envSchema = z.object({
     16,
     10_485_760,
   ),
-  SANDBOX_NETWORK: z
+  SANDBOX_EGRESS_DIR: z
     .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be `none`, `bridge` or a network name')
-    .default('bridge')
+    .min(1)
+    .optional()
     .describe(
-      'Network for container sandboxes that need one (clone, install): `bridge`, a named network, or `none` to cut every sandbox off.',
+      "Host directory where the docker driver puts its egress proxy's socket, bind-mounted into sandboxes; must be the same path on the engine's host and in the worker. Default: <tmpdir>/ci-fixer-egress-<uid>.",
     ),
   SANDBOX_USER: z
     .string()

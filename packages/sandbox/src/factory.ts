@@ -28,7 +28,7 @@ export async function createDriver(config: Config, deployment: string): Promise<
       const { DockerDriver } = await import('./docker/driver.ts');
       return new DockerDriver({
         image: config.SANDBOX_IMAGE,
-        network: config.SANDBOX_NETWORK,
+        ...(config.SANDBOX_EGRESS_DIR ? { egressDir: config.SANDBOX_EGRESS_DIR } : {}),
         user: config.SANDBOX_USER,
         limits: {
           cpus: config.SANDBOX_CPUS,

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LABELS, MANAGED_BY, type DockerDriver, type Sandbox, type SandboxSpec } from '../src/index.ts';
-import { dockerTarget } from './docker-target.ts';
+import { dockerTarget, EGRESS_IMAGE } from './docker-target.ts';
 
 const MB = 1_048_576;
 
@@ -31,13 +31,47 @@ describe('docker driver hardening', () => {
   });
   afterAll(async () => {
     await Promise.all(sandboxes.map((sandbox) => sandbox.destroy()));
+    await driver?.close();
   });
 
-  it('has only loopback without network, and an interface with it', async () => {
+  it('has only loopback, with egress or without, and no socket or relay without egress', async () => {
     const offline = await create({});
-    const online = await create({ egress: ['example.invalid'] });
-    expect((await run(offline, 'ls /sys/class/net')).stdout.split(/\s+/).filter(Boolean)).toEqual(['lo']);
-    expect((await run(online, 'ls /sys/class/net')).stdout.split(/\s+/).filter(Boolean)).toContain('eth0');
+    const online = await create({ image: EGRESS_IMAGE, egress: ['example.invalid'] });
+    for (const sandbox of [offline, online]) {
+      expect((await run(sandbox, 'ls /sys/class/net')).stdout.split(/\s+/).filter(Boolean)).toEqual(['lo']);
+      const info = await driver.docker.getContainer(sandbox.id).inspect();
+      expect(info.HostConfig.NetworkMode).toBe('none');
+    }
+    const offlineInfo = await driver.docker.getContainer(offline.id).inspect();
+    expect(offlineInfo.Mounts.some((mount) => mount.Destination.includes('egress'))).toBe(false);
+    expect((await run(offline, 'cat /proc/net/tcp | tail -n +2 | wc -l')).stdout.trim()).toBe('0');
+    expect((await run(offline, 'echo "[$HTTPS_PROXY]"')).stdout).toBe('[]\n');
+    // With egress: the relay listens on loopback, and commands are pointed at it.
+    expect((await run(online, 'grep -c "0100007F:0C38 00000000:0000 0A" /proc/net/tcp')).stdout.trim()).toBe(
+      '1',
+    );
+    expect(
+      (await online.exec(['sh', '-c', 'echo "$HTTPS_PROXY"'], { env: { HTTPS_PROXY: 'http://elsewhere:1' } }))
+        .stdout,
+    ).toMatch(/^http:\/\/sandbox:[0-9a-f]{48}@127\.0\.0\.1:3128\n$/);
+    const onlineInfo = await driver.docker.getContainer(online.id).inspect();
+    const socket = onlineInfo.Mounts.find((mount) => mount.Destination === '/run/ci-fixer/egress.sock');
+    expect(socket?.RW).toBe(false);
+  });
+
+  it('refuses egress in an image without socat, and says what to do', async () => {
+    await expect(create({ egress: ['example.invalid'] })).rejects.toThrow(
+      /the image .*test-busybox.* has no socat: it relays the sandbox's proxy traffic; add it, as Dockerfile.sandbox does/,
+    );
+    // The sandbox it started is gone again.
+    const left = await driver.list({ [LABELS.owner]: owner });
+    expect(left.map((info) => info.id).sort()).toEqual(sandboxes.map((sandbox) => sandbox.id).sort());
+  });
+
+  it('reports the isolation in force', async () => {
+    const report = await driver.preflight();
+    expect(report.isolation).toMatch(/network none/);
+    expect(report.isolation).toMatch(/egress only through the driver's proxy/);
   });
 
   describe('in a default sandbox', () => {

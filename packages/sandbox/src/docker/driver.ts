@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
+import { EGRESS_RELAY_PORT, proxyEnvironment } from '../egress/environment.ts';
+import { EgressProxy, type EgressGrant } from '../egress/proxy.ts';
 import { assertValidLabels, LABELS, matchesSelector } from '../labels.ts';
 import {
   SandboxError,
@@ -26,8 +29,12 @@ export interface DockerDriverOptions {
   docker?: Docker;
   /** Image for sandboxes whose spec names none. */
   image?: string;
-  /** Network for sandboxes with an egress allow-list; `none` cuts every sandbox off. */
-  network?: string;
+  /**
+   * Host directory for the egress proxy's Unix socket, which is bind-mounted into sandboxes with egress.
+   * It must be the same path on the engine's host and here (a worker in a container binds it at the same
+   * path). Default: `<tmpdir>/ci-fixer-egress-<uid>`.
+   */
+  egressDir?: string;
   /** `uid:gid` commands run as; numeric, so that it means the same in every image and on every engine. */
   user?: string;
   /** $HOME inside the sandbox, a private tmpfs owned by `user` (npm and pnpm keep caches there). */
@@ -45,10 +52,37 @@ type Engine = 'docker' | 'podman';
 export const DOCKER_WORKDIR = '/workspace';
 const ID_PATTERN = /^sbx-[0-9a-f]{16}$/;
 const USER_PATTERN = /^(\d+):(\d+)$/;
+/** Where a sandbox finds the proxy's socket. */
+const SOCKET_IN_SANDBOX = '/run/ci-fixer/egress.sock';
+const SOCKET_NAME = /^egress-(\d+)-[0-9a-f]{8}\.sock$/;
+
+/**
+ * The main process of a sandbox with egress: socat relays 127.0.0.1:RELAY_PORT, inside the container's
+ * own (network none) namespace, to the proxy's socket; then the lifetime sleep, as without egress. The
+ * engine's init reaps socat's children.
+ */
+const RELAY_SCRIPT = `socat TCP-LISTEN:${EGRESS_RELAY_PORT},bind=127.0.0.1,reuseaddr,fork "UNIX-CONNECT:$1" & exec sleep "$2"`;
+
+/** Exits 0 once the relay listens, 3 when the image has no socat, 4 when it never starts listening. */
+const RELAY_CHECK_SCRIPT = `
+command -v socat >/dev/null 2>&1 || exit 3
+listening="0100007F:${EGRESS_RELAY_PORT.toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 0A"
+i=0
+while [ $i -lt 200 ]; do
+  grep -q "$listening" /proc/net/tcp 2>/dev/null && exit 0
+  i=$((i + 1))
+  sleep 0.05
+done
+exit 4
+`;
+
+interface Egress {
+  proxy: EgressProxy;
+  socket: string;
+}
 
 const DEFAULTS = {
   image: 'ci-fixer/sandbox:latest',
-  network: 'bridge',
   user: '1000:1000',
   home: '/home/sandbox',
   limits: { cpus: 2, memoryBytes: 4096 * 1_048_576, pids: 1024 },
@@ -63,6 +97,11 @@ const DEFAULTS = {
  * The container's main process is `sleep <maxLifetimeSeconds>` under the engine's init, so a sandbox whose
  * owner died ends by itself, and AutoRemove then deletes it with its anonymous workspace volume. Everything
  * else runs as execs: unprivileged, no capabilities, read-only root, limits from the spec.
+ *
+ * Every container has network `none`: only loopback. A sandbox with egress gets a grant on the driver's
+ * EgressProxy, whose Unix socket is bind-mounted read-only into it, and socat in the container relays
+ * 127.0.0.1:3128 to that socket; its commands get the proxy variables. So it reaches what its allow-list
+ * names and nothing else: not the host's loopback services, not private or metadata addresses.
  */
 export class DockerDriver implements SandboxDriver {
   readonly name = 'docker' as const;
@@ -70,7 +109,9 @@ export class DockerDriver implements SandboxDriver {
   readonly capabilities = { hostPaths: true, cacheDir: true };
   readonly docker: Docker;
   private readonly image: string;
-  private readonly network: string;
+  private readonly egressDir: string;
+  private egress: Promise<Egress> | undefined;
+  private readonly grants = new Map<string, EgressGrant>();
   private readonly user: string;
   private readonly owner: Owner;
   private readonly home: string;
@@ -82,7 +123,8 @@ export class DockerDriver implements SandboxDriver {
   constructor(options: DockerDriverOptions = {}) {
     this.docker = options.docker ?? new Docker();
     this.image = options.image ?? DEFAULTS.image;
-    this.network = options.network ?? DEFAULTS.network;
+    this.egressDir =
+      options.egressDir ?? path.join(os.tmpdir(), `ci-fixer-egress-${process.getuid?.() ?? 'user'}`);
     this.user = options.user ?? DEFAULTS.user;
     const user = USER_PATTERN.exec(this.user);
     if (!user)
@@ -97,7 +139,16 @@ export class DockerDriver implements SandboxDriver {
     this.defaultMaxLifetimeSeconds = options.defaultMaxLifetimeSeconds ?? DEFAULTS.maxLifetimeSeconds;
   }
 
-  async close(): Promise<void> {}
+  /** Closes the egress proxy: sandboxes left running lose their way out. */
+  async close(): Promise<void> {
+    const egress = await this.egress?.catch(() => undefined);
+    this.egress = undefined;
+    for (const grant of this.grants.values()) grant.revoke();
+    this.grants.clear();
+    if (!egress) return;
+    await egress.proxy.close();
+    await rm(egress.socket, { force: true });
+  }
 
   /** Fails with a message that names the endpoint when the engine does not answer. */
   async preflight(): Promise<PreflightReport> {
@@ -110,9 +161,21 @@ export class DockerDriver implements SandboxDriver {
         { cause: error },
       );
     }
+    const { socket } = await this.ensureEgress();
+    const warnings: string[] = [];
+    const host = process.env.DOCKER_HOST;
+    if (host && !host.startsWith('unix://')) {
+      warnings.push(
+        `DOCKER_HOST=${host} is not a local socket: the egress socket (${socket}) and host paths are bind-mounted, which works only when the engine runs on this host and sees ${this.egressDir} at the same path`,
+      );
+    }
     return {
-      isolation: `one container per sandbox (${await this.detectEngine()} at ${describeEndpoint()}), network ${this.network} when egress is granted, none otherwise`,
-      warnings: [],
+      isolation:
+        `one container per sandbox (${await this.detectEngine()} at ${describeEndpoint()}): network none, ` +
+        `read-only root, no capabilities, limits ${describeLimits(this.limits)}; egress only through the ` +
+        `driver's proxy at ${socket}, bind-mounted read-only and relayed by socat inside the container ` +
+        "(the engine must run on the worker's host)",
+      warnings,
     };
   }
 
@@ -130,13 +193,20 @@ export class DockerDriver implements SandboxDriver {
     // Docker chowns a tmpfs with uid=/gid=; podman rejects those and has its own option `U`, which chowns
     // the mount to the container's user (docs/podman.md).
     const ownedByUser = engine === 'podman' ? ',U' : `,uid=${this.owner.uid},gid=${this.owner.gid}`;
+    const egress = spec.egress?.length ? await this.ensureEgress() : undefined;
+    const grant = egress?.proxy.grant(id, spec.egress ?? []);
+    const proxyEnv = grant ? proxyEnvironment(grant) : {};
 
     const container = await this.docker
       .createContainer({
         name: id,
         Image: image,
-        Entrypoint: ['sleep'],
-        Cmd: [String(lifetime)],
+        ...(egress
+          ? {
+              Entrypoint: ['sh', '-c', RELAY_SCRIPT, 'ci-fixer-relay', SOCKET_IN_SANDBOX, String(lifetime)],
+              Cmd: [],
+            }
+          : { Entrypoint: ['sleep'], Cmd: [String(lifetime)] }),
         User: this.user,
         WorkingDir: DOCKER_WORKDIR,
         Labels: { ...spec.labels },
@@ -145,6 +215,8 @@ export class DockerDriver implements SandboxDriver {
           TMPDIR: '/tmp',
           LANG: 'C.UTF-8',
           ...spec.env,
+          // Last, so that nothing in the spec can point commands past the proxy.
+          ...proxyEnv,
         }).map(([key, value]) => `${key}=${value}`),
         // An anonymous volume: disk, not memory, for the repository and its dependencies; the engine
         // copies the image's /workspace (owner included) into it, and removes it with the container.
@@ -155,7 +227,8 @@ export class DockerDriver implements SandboxDriver {
           ReadonlyRootfs: true,
           CapDrop: ['ALL'],
           SecurityOpt: ['no-new-privileges'],
-          NetworkMode: spec.egress?.length ? this.network : 'none',
+          // Never a network: egress goes through the proxy's socket, which needs none.
+          NetworkMode: 'none',
           ...(limits.memoryBytes ? { Memory: limits.memoryBytes, MemorySwap: limits.memoryBytes } : {}),
           ...(limits.cpus ? { NanoCpus: Math.round(limits.cpus * 1e9) } : {}),
           ...(limits.pids ? { PidsLimit: limits.pids } : {}),
@@ -166,15 +239,20 @@ export class DockerDriver implements SandboxDriver {
           Mounts: [
             ...(spec.readOnlyHostPaths ?? []).map((hostPath) => hostMount(hostPath, true, id)),
             ...(spec.cacheDir ? [hostMount(spec.cacheDir, false, id)] : []),
+            ...(egress
+              ? [{ Type: 'bind' as const, Source: egress.socket, Target: SOCKET_IN_SANDBOX, ReadOnly: true }]
+              : []),
           ],
         },
       })
       .catch((error: unknown) => {
+        grant?.revoke();
         throw new SandboxError(`cannot create container for sandbox ${id}: ${reason(error)}`, {
           sandboxId: id,
           cause: error,
         });
       });
+    if (grant) this.grants.set(id, grant);
     try {
       await container.start();
     } catch (error) {
@@ -185,7 +263,69 @@ export class DockerDriver implements SandboxDriver {
         cause: error,
       });
     }
-    return new DockerSandbox(this, container, id, spec, this.owner, this.defaults);
+    if (egress) await this.awaitRelay(container, id, image);
+    return new DockerSandbox(this, container, id, spec, this.owner, this.defaults, proxyEnv);
+  }
+
+  /** Waits until the relay in a new sandbox listens; destroys the sandbox when it cannot. */
+  private async awaitRelay(container: Docker.Container, id: string, image: string): Promise<void> {
+    let result: ExecResult;
+    try {
+      result = await runExec(
+        { container, cwd: '/', defaults: { timeoutMs: 30_000, maxOutputBytes: 65_536 } },
+        ['sh', '-c', RELAY_CHECK_SCRIPT],
+        {},
+        () => () => {},
+      );
+    } catch (error) {
+      await this.destroy(id).catch(() => {});
+      throw new SandboxError(`cannot check the egress relay of sandbox ${id}: ${reason(error)}`, {
+        sandboxId: id,
+        cause: error,
+      });
+    }
+    if (result.exitCode === 0) return;
+    await this.destroy(id).catch(() => {});
+    if (result.exitCode === 3) {
+      throw new SandboxError(
+        `the image ${image} has no socat: it relays the sandbox's proxy traffic; add it, as Dockerfile.sandbox does`,
+        { sandboxId: id },
+      );
+    }
+    throw new SandboxError(
+      `the egress relay of sandbox ${id} did not start listening on 127.0.0.1:${EGRESS_RELAY_PORT} ` +
+        `(exit ${result.exitCode}${result.stderr ? `: ${result.stderr.trim()}` : ''})`,
+      { sandboxId: id },
+    );
+  }
+
+  /**
+   * Starts the egress proxy once, on a socket of its own in egressDir (several drivers may share the
+   * directory); sockets that dead processes left are removed first.
+   */
+  private ensureEgress(): Promise<Egress> {
+    this.egress ??= (async () => {
+      await mkdir(this.egressDir, { recursive: true, mode: 0o711 });
+      for (const name of await readdir(this.egressDir)) {
+        const owner = SOCKET_NAME.exec(name)?.[1];
+        if (owner && !isAlive(Number(owner))) await rm(path.join(this.egressDir, name), { force: true });
+      }
+      const socket = path.join(
+        this.egressDir,
+        `egress-${process.pid}-${randomBytes(4).toString('hex')}.sock`,
+      );
+      const proxy = await EgressProxy.start({ listen: { path: socket } });
+      // The sandbox user (not this process's) connects; the per-sandbox token, not the mode, is the lock.
+      await chmod(socket, 0o666);
+      return { proxy, socket };
+    })().catch((error: unknown) => {
+      this.egress = undefined;
+      throw new SandboxError(
+        `cannot start the egress proxy in ${this.egressDir}: ${(error as Error).message}; set SANDBOX_EGRESS_DIR to a writable directory`,
+        { cause: error },
+      );
+    });
+    return this.egress;
   }
 
   async list(selector: Record<string, string> = {}): Promise<SandboxInfo[]> {
@@ -206,6 +346,8 @@ export class DockerDriver implements SandboxDriver {
 
   async destroy(id: string): Promise<void> {
     if (!ID_PATTERN.test(id)) throw new SandboxError(`not a docker sandbox id: ${JSON.stringify(id)}`);
+    this.grants.get(id)?.revoke();
+    this.grants.delete(id);
     const container = this.docker.getContainer(id);
     try {
       // `v` removes the anonymous workspace volume with it.
@@ -288,6 +430,7 @@ class DockerSandbox implements Sandbox {
   private readonly owner: Owner;
   private readonly defaults: { timeoutMs: number; maxOutputBytes: number };
   private readonly running = new Set<() => void>();
+  private readonly proxyEnv: Record<string, string>;
   private destroyed = false;
 
   constructor(
@@ -297,7 +440,9 @@ class DockerSandbox implements Sandbox {
     spec: SandboxSpec,
     owner: Owner,
     defaults: { timeoutMs: number; maxOutputBytes: number },
+    proxyEnv: Record<string, string>,
   ) {
+    this.proxyEnv = proxyEnv;
     this.driver = driver;
     this.container = container;
     this.id = id;
@@ -315,7 +460,8 @@ class DockerSandbox implements Sandbox {
       return await runExec(
         { container: this.container, cwd, defaults: this.defaults },
         argv,
-        options,
+        // The proxy variables last, so that a command's own env cannot point it past the proxy.
+        { ...options, env: { ...options.env, ...this.proxyEnv } },
         (stop) => {
           this.running.add(stop);
           return () => this.running.delete(stop);
@@ -442,6 +588,24 @@ function statusOf(error: unknown): number | undefined {
 function reason(error: unknown): string {
   const json = (error as { json?: { message?: string } } | undefined)?.json;
   return json?.message ?? (error as Error)?.message ?? String(error);
+}
+
+function describeLimits(limits: SandboxLimits): string {
+  const parts = [
+    limits.cpus ? `${limits.cpus} CPUs` : undefined,
+    limits.memoryBytes ? `${Math.round(limits.memoryBytes / 1_048_576)} MiB memory` : undefined,
+    limits.pids ? `${limits.pids} processes` : undefined,
+  ].filter(Boolean);
+  return parts.length ? parts.join(', ') : 'none';
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function describeEndpoint(): string {

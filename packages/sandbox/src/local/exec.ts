@@ -2,12 +2,13 @@ import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { proxyEnvironment } from '../egress/environment.ts';
 import type { EgressGrant } from '../egress/proxy.ts';
 import { collectInto, ExecDeadline } from '../exec-control.ts';
 import { OutputBuffer } from '../output-buffer.ts';
 import type { ExecOptions, ExecResult } from '../types.ts';
 import { joinCgroupArgv, type SandboxCgroup } from './cgroup.ts';
-import { bwrapArgs, RELAY_PORT, type LocalIsolation } from './isolation.ts';
+import { bwrapArgs, type LocalIsolation } from './isolation.ts';
 import { killGroup, processStartTime } from './process-group.ts';
 
 /** Everything one local command needs to know about the sandbox it runs in. */
@@ -134,25 +135,4 @@ function rlimits(context: LocalCommandContext): string[] {
   const limits = [`--fsize=${context.limits.diskBytes}`];
   if (!context.cgroup) limits.push(`--data=${context.limits.memoryBytes}`, `--nproc=${context.limits.pids}`);
   return limits;
-}
-
-/**
- * The variables every common client reads for its proxy (curl and git read lower-case `http_proxy`, Node
- * needs NODE_USE_ENV_PROXY), pointed at the relay inside the sandbox; ssh goes through the same proxy by
- * CONNECT. NO_PROXY is emptied: nothing may bypass it, and nothing could.
- */
-function proxyEnvironment(grant: EgressGrant): Record<string, string> {
-  const url = `http://${grant.credentials}@127.0.0.1:${RELAY_PORT}`;
-  return {
-    HTTP_PROXY: url,
-    HTTPS_PROXY: url,
-    http_proxy: url,
-    https_proxy: url,
-    ALL_PROXY: url,
-    all_proxy: url,
-    NO_PROXY: '',
-    no_proxy: '',
-    NODE_USE_ENV_PROXY: '1',
-    GIT_SSH_COMMAND: `ssh -o ProxyCommand='socat - PROXY:127.0.0.1:%h:%p,proxyport=${RELAY_PORT},proxyauth=${grant.credentials}'`,
-  };
 }
