@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { EGRESS_RELAY_PORT } from '../egress/environment.ts';
 import { SandboxError } from '../types.ts';
 
 export type LocalIsolation = 'bwrap' | 'none';
@@ -130,8 +131,7 @@ function isDirectory(candidate: string): boolean {
   return statSync(candidate).isDirectory();
 }
 
-/** Port the relay listens on inside a sandbox's network namespace; its proxy variables point here. */
-export const RELAY_PORT = 3128;
+const RELAY_PORT = EGRESS_RELAY_PORT;
 
 /**
  * Starts socat inside the sandbox's network namespace, relaying 127.0.0.1:RELAY_PORT to the proxy's Unix
