@@ -98,6 +98,8 @@ describe('image metadata', () => {
   });
 });
 
+const SIGNING_KEY = 'deploy-test-signing-key-0123456789abcdef';
+
 describe('running against the real Redis', () => {
   test('the API answers /healthz and /readyz, and its HEALTHCHECK passes', async () => {
     const port = await freePort();
@@ -105,6 +107,7 @@ describe('running against the real Redis', () => {
       REDIS_URL,
       PORT: String(port),
       CI_FIXER_API_TOKEN: 'deploy-test-token-0123456789',
+      CI_FIXER_JOB_SIGNING_KEY: SIGNING_KEY,
     });
     const base = `http://127.0.0.1:${port}`;
     await waitFor('/readyz to answer 200', async () =>
@@ -121,6 +124,7 @@ describe('running against the real Redis', () => {
       REDIS_URL: deadRedis,
       PORT: String(port),
       CI_FIXER_API_TOKEN: 'deploy-test-token-0123456789',
+      CI_FIXER_JOB_SIGNING_KEY: SIGNING_KEY,
     });
     const base = `http://127.0.0.1:${port}`;
     await waitFor('/healthz', async () =>
@@ -131,9 +135,13 @@ describe('running against the real Redis', () => {
   });
 
   test('the worker heartbeats (HEALTHCHECK passes) and stops cleanly on SIGTERM', async () => {
+    // The image has no bubblewrap, and unisolated sandboxes are refused in production; this test needs
+    // only the heartbeat, so it runs the worker outside production with plain processes.
     const worker = await start('worker', 'ci-fixer/worker:latest', {
       REDIS_URL,
+      NODE_ENV: 'test',
       SANDBOX_ISOLATION: 'none',
+      CI_FIXER_JOB_SIGNING_KEY: SIGNING_KEY,
     });
     await waitFor('the worker HEALTHCHECK to pass', async () =>
       (await podman(['healthcheck', 'run', worker])).code === 0 ? true : undefined,

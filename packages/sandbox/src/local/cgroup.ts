@@ -147,9 +147,14 @@ export class CommandCgroup {
     return Number(/^oom_kill (\d+)$/m.exec(text)?.[1] ?? 0);
   }
 
-  /** Kills whatever the command left running, in any session, and removes its group. */
-  async destroy(): Promise<void> {
-    for (const dir of this.dirs) await killTree(dir);
+  private destroyed: Promise<void> | undefined;
+
+  /** Kills whatever the command left running, in any session, and removes its group. Safe to call twice. */
+  destroy(): Promise<void> {
+    this.destroyed ??= (async () => {
+      for (const dir of this.dirs) await killTree(dir);
+    })();
+    return this.destroyed;
   }
 }
 
@@ -168,8 +173,13 @@ export function joinCgroupArgv(procs: readonly string[], argv: readonly string[]
 
 /** SIGKILLs every process in a group and its children until none is left, then removes the groups. */
 async function killTree(dir: string): Promise<void> {
-  if (!existsSync(dir)) return;
-  const children = (await fs.readdir(dir, { withFileTypes: true })).filter((entry) => entry.isDirectory());
+  // Another destroy (a timeout racing the command's end) may remove the group under our feet.
+  const entries = await fs.readdir(dir, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  });
+  if (!entries) return;
+  const children = entries.filter((entry) => entry.isDirectory());
   for (const child of children) await killTree(path.join(dir, child.name));
   // v2 has cgroup.kill, which also catches processes forking while we look; v1 needs rounds.
   await fs.writeFile(path.join(dir, 'cgroup.kill'), '1').catch(() => {});
