@@ -17,6 +17,8 @@ import { LABELS, LocalDriver, MANAGED_BY, type Sandbox, type SandboxSpec } from 
 import { AttackTable } from './attack-table.ts';
 
 const table = new AttackTable('local');
+// After every describe of this file, so that the fail-closed cases are in the table too.
+afterAll(() => table.flush());
 const SECRET = `worker-secret-${process.pid}`;
 
 /** A TCP service on host loopback that counts the connections it gets. */
@@ -80,7 +82,6 @@ describe('hostile repository code on the local driver (bubblewrap)', () => {
     await driver.close();
     for (const service of Object.values(services)) await service.close();
     await new Promise((resolve) => gitHost?.close(resolve));
-    table.flush();
   });
 
   it.each(['redis', 'api', 'metrics'])(
