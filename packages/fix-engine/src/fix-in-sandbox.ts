@@ -1,8 +1,8 @@
 import { fileURLToPath } from 'node:url';
-import path from 'node:path';
 import type { FixRequest, FixResult } from '@ci-fixer/jobs';
 import { LABELS, MANAGED_BY, toLabelValue, type Sandbox, type SandboxDriver } from '@ci-fixer/sandbox';
 import { dependencyCacheDir } from './cache-env.ts';
+import { isLocalRepoUrl } from './git-env.ts';
 import { runFix, type FixOptions } from './pipeline.ts';
 
 export interface SandboxFixOptions extends Omit<FixOptions, 'sandbox' | 'request'> {
@@ -68,7 +68,7 @@ export async function fixInSandbox(
 
 /** The egress entry for a repository's git host: `host:port` of an https or ssh URL; none for local paths. */
 export function gitEgress(url: string): string[] {
-  if (localRepoPath(url).length > 0) return [];
+  if (isLocalRepoUrl(url)) return [];
   const scp = /^(?:[^@/]+@)?([^:/]+):(?!\/\/)/.exec(url);
   if (scp && !url.includes('://')) return [`${scp[1]!.toLowerCase()}:22`];
   try {
@@ -80,7 +80,8 @@ export function gitEgress(url: string): string[] {
   }
 }
 
+/** A local repository's path, which must be visible inside the sandbox to be cloned. */
 function localRepoPath(url: string): string[] {
-  if (url.startsWith('file://')) return [fileURLToPath(url)];
-  return path.isAbsolute(url) ? [url] : [];
+  if (!isLocalRepoUrl(url)) return [];
+  return [url.startsWith('file://') ? fileURLToPath(url) : url];
 }
