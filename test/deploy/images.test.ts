@@ -140,6 +140,7 @@ describe('running against the real Redis', () => {
     const worker = await start('worker', 'ci-fixer/worker:latest', {
       REDIS_URL,
       NODE_ENV: 'test',
+      SANDBOX_DRIVER: 'local',
       SANDBOX_ISOLATION: 'none',
       CI_FIXER_JOB_SIGNING_KEY: SIGNING_KEY,
     });
@@ -163,5 +164,23 @@ describe('running against the real Redis', () => {
       'scripts/worker-healthcheck.ts',
     ]);
     expect(check.code).toBe(1);
+  });
+
+  test("the worker's default driver isolates: without a container engine it refuses to start", async () => {
+    // The image's own defaults (production, SANDBOX_DRIVER=docker) and no engine socket mounted: the
+    // worker must stop at start saying what it needs, never fall back to unisolated processes.
+    const worker = await start('worker-default', 'ci-fixer/worker:latest', {
+      REDIS_URL,
+      CI_FIXER_JOB_SIGNING_KEY: SIGNING_KEY,
+    });
+    const exitCode = await waitFor('the worker to exit', async () => {
+      const state = await podmanOk(['inspect', '--format', '{{.State.Status}} {{.State.ExitCode}}', worker]);
+      const [status, code] = state.trim().split(' ');
+      return status === 'exited' ? Number(code) : undefined;
+    });
+    expect(exitCode).not.toBe(0);
+    const logs = await podman(['logs', worker]);
+    expect(logs.stdout + logs.stderr).toMatch(/container engine at .* does not answer/);
+    expect(logs.stdout + logs.stderr).not.toContain('worker started');
   });
 });
