@@ -14,6 +14,12 @@ export interface TestRedis {
   port: number;
   /** Kills the server and removes its directory. Safe to call twice. */
   stop(): Promise<void>;
+  /**
+   * An outage: the server stops answering (SIGSTOP) until resume(), keeping its connections open, as a
+   * Redis that hangs or fails over does. Keys whose TTL passed meanwhile are gone once it resumes.
+   */
+  pause(): void;
+  resume(): void;
 }
 
 const READY = 'Ready to accept connections';
@@ -64,6 +70,7 @@ async function startOn(binary: string, port: number): Promise<TestRedis> {
     stopped = true;
     process.removeListener('exit', killOnExit);
     if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGCONT');
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
       await exited;
@@ -78,7 +85,13 @@ async function startOn(binary: string, port: number): Promise<TestRedis> {
     await stop();
     throw error;
   }
-  return { url: `redis://127.0.0.1:${port}`, port, stop };
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    stop,
+    pause: () => child.kill('SIGSTOP'),
+    resume: () => child.kill('SIGCONT'),
+  };
 }
 
 /** Resolves once redis-server logs that it accepts connections; rejects with its log if it exits first. */

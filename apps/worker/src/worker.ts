@@ -21,7 +21,7 @@ import {
   type SandboxDriver,
 } from '@ci-fixer/sandbox';
 import { deploymentName } from './deployment.ts';
-import { Heartbeat, isWorkerAlive } from './heartbeat.ts';
+import { Heartbeat } from './heartbeat.ts';
 import { createWorkerMetrics, serveMetrics } from './metrics.ts';
 import { ABORT_REASONS, createProcessor } from './processor.ts';
 
@@ -62,10 +62,21 @@ export async function startWorker(config: Config, baseLogger: Logger): Promise<R
   const heartbeat = new Heartbeat(redis, id, config.WORKER_HEARTBEAT_TTL_MS);
   await heartbeat.start();
 
+  let reapingPaused = false;
   const reap = async () => {
+    // Right after start or a Redis outage every lease may have lapsed: judge nobody until ours has been
+    // renewed without a gap for a full TTL (heartbeat.ts).
+    if (!heartbeat.canJudgeOthers()) {
+      if (!reapingPaused)
+        logger.info('reaping paused until this worker has been connected to Redis for a heartbeat TTL');
+      reapingPaused = true;
+      return;
+    }
+    if (reapingPaused) logger.info('reaping resumed');
+    reapingPaused = false;
     try {
       const report = await reapOrphans(driver, {
-        isOwnerAlive: (owner) => isWorkerAlive(redis, owner),
+        isOwnerAlive: (owner) => heartbeat.isOwnerAlive(owner),
         // A sandbox made just now may belong to a worker whose first beat is in flight.
         minAgeMs: config.WORKER_HEARTBEAT_TTL_MS,
         selector: ownership,
@@ -77,7 +88,7 @@ export async function startWorker(config: Config, baseLogger: Logger): Promise<R
       logger.error('reaper failed', { error });
     }
   };
-  await reap();
+  // The first round comes one TTL after start, the earliest a missing lease is evidence.
   const reaper = setInterval(() => void reap(), config.WORKER_HEARTBEAT_TTL_MS);
   reaper.unref();
 
