@@ -23,7 +23,8 @@ import {
 import { createLogger } from '@ci-fixer/logger';
 import { expandEgress, LocalDriver } from '@ci-fixer/sandbox';
 import { createWorkerMetrics } from '../../apps/worker/src/metrics.ts';
-import { createProcessor } from '../../apps/worker/src/processor.ts';
+import { FinishedRuns } from '../../apps/worker/src/finished-runs.ts';
+import { createProcessor, type FixProcessor } from '../../apps/worker/src/processor.ts';
 import {
   GITHUB_SECRET,
   GITLAB_TOKEN,
@@ -64,6 +65,7 @@ const standin = new ForgeStandin();
 const metrics = createWorkerMetrics();
 let api: Awaited<ReturnType<typeof startApi>>;
 let worker: Worker<FixJobData, FixResult>;
+let processor: FixProcessor;
 let events: QueueEvents;
 const repos: Record<string, BareRepo> = {};
 let server: TestRedis;
@@ -122,24 +124,26 @@ beforeAll(async () => {
     FIX_TIMEOUT_SECONDS: '180',
   });
   connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
-  worker = new Worker<FixJobData, FixResult>(
-    QUEUE_NAME,
-    createProcessor({
-      config,
-      driver: new LocalDriver({
-        root: config.SANDBOX_LOCAL_ROOT!,
-        isolation: config.SANDBOX_ISOLATION,
-      }),
-      redis: connection,
-      logger: createLogger({ service: 'worker-test', level: 'error' }),
-      workerId: `forge-e2e-${process.pid}`,
-      ownership: {},
-      // The stand-in's repositories are local; installs need the registries.
-      egress: await expandEgress(['registries']),
-      metrics,
+  processor = createProcessor({
+    config,
+    driver: new LocalDriver({
+      root: config.SANDBOX_LOCAL_ROOT!,
+      isolation: config.SANDBOX_ISOLATION,
     }),
-    { connection: connection.duplicate(), prefix: QUEUE_PREFIX, concurrency: 2 },
-  );
+    redis: connection,
+    logger: createLogger({ service: 'worker-test', level: 'error' }),
+    workerId: `forge-e2e-${process.pid}`,
+    ownership: {},
+    // The stand-in's repositories are local; installs need the registries.
+    egress: await expandEgress(['registries']),
+    finishedRuns: new FinishedRuns(connection, { ttlSeconds: 3600 }),
+    metrics,
+  });
+  worker = new Worker<FixJobData, FixResult>(QUEUE_NAME, processor, {
+    connection: connection.duplicate(),
+    prefix: QUEUE_PREFIX,
+    concurrency: 2,
+  });
 });
 
 afterAll(async () => {
@@ -238,7 +242,7 @@ describe('GitHub', () => {
     standin.addGitHubRun(repo, 5002, [
       { id: 9002, name: 'Format check', conclusion: 'failure', steps: FORMAT_STEPS, log: GITHUB_FORMAT_LOG },
     ]);
-    const { result } = await finished(await deliverGitHub(githubRun(repo, 5002)));
+    const { job, result } = await finished(await deliverGitHub(githubRun(repo, 5002)));
     expect(result.outcome).toBe('fixed');
     expect(result.report).toMatchObject({ mode: 'pull-request', status: 'reported' });
 
@@ -252,6 +256,14 @@ describe('GitHub', () => {
     expect(bare.git('log', '-1', '--format=%B', branch)).toContain(FIX_COMMIT_TRAILER);
     expect(bare.git('rev-parse', `${branch}~1`)).toBe(bare.sha);
     expect(bare.git('rev-parse', 'master')).toBe(bare.sha);
+
+    // Delivered again, as BullMQ does when the worker's completion was lost (its lock lapsed after the
+    // report): the earlier run's result, and no second branch push or pull request.
+    const pushes = bare.git('rev-parse', branch);
+    const again = await processor((await api.queue.getJob(job.id!))!);
+    expect(again).toEqual(result);
+    expect(standin.github.pulls.filter((each) => each.repo === repo)).toHaveLength(1);
+    expect(bare.git('rev-parse', branch)).toBe(pushes);
   });
 
   it('commits onto the head branch in push mode, opted in for that repository', async () => {

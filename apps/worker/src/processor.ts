@@ -6,6 +6,7 @@ import { CANCELLED_REASON, isCancellationRequested, type FixJobData, type FixRes
 import type { Logger } from '@ci-fixer/logger';
 import { passthrough, type SandboxDriver } from '@ci-fixer/sandbox';
 import { admitJob } from './admission.ts';
+import type { FinishedRuns } from './finished-runs.ts';
 import { forgeSettings, prepareForgeJob } from './forge-job.ts';
 import { recordResult, type WorkerMetrics } from './metrics.ts';
 
@@ -22,6 +23,8 @@ export interface ProcessorDependencies {
   ownership: Record<string, string>;
   /** Hosts sandboxes may reach besides the job's git host (SANDBOX_EGRESS_ALLOW, registries expanded). */
   egress: readonly string[];
+  /** Results of earlier deliveries of a job that ran but did not complete (finished-runs.ts). */
+  finishedRuns: FinishedRuns;
   metrics?: WorkerMetrics;
 }
 
@@ -36,6 +39,7 @@ export function createProcessor({
   workerId,
   ownership,
   egress,
+  finishedRuns,
   metrics,
 }: ProcessorDependencies): FixProcessor {
   const forge = forgeSettings(config, metrics);
@@ -48,42 +52,64 @@ export function createProcessor({
       log.info('job was cancelled while queued; dropping it');
       throw new UnrecoverableError(CANCELLED_REASON);
     }
-    // A webhook job learns its command from the forge first, and reports its result back at the end.
     const { source } = job.data;
+    const earlier = await finishedRuns.load(job.id!);
+    if (earlier && (earlier.stage === 'reported' || !source)) {
+      log.info('an earlier delivery of this job finished; completing it with that result', {
+        outcome: earlier.result.outcome,
+      });
+      return earlier.result;
+    }
+    // A webhook job learns its command from the forge first, and reports its result back at the end.
     const forgeJob = source
       ? await prepareForgeJob(job, source, { config, settings: forge, log, metrics })
       : undefined;
-    if (forgeJob?.kind === 'done') return forgeJob.result;
+    if (forgeJob?.kind === 'done') {
+      await finishedRuns.save(job.id!, { stage: 'reported', result: forgeJob.result });
+      return forgeJob.result;
+    }
     const request = forgeJob?.request ?? job.data.request;
-    log.info('fix started', { repo: request.repo.url, command: request.command });
     const timeout = AbortSignal.timeout(config.FIX_TIMEOUT_SECONDS * 1000);
     try {
-      const result = await fixInSandbox(driver, request, {
-        owner: workerId,
-        jobId: job.id!,
-        labels: ownership,
-        env: inherited.env,
-        hostFiles: inherited.files,
-        egress,
-        ...(config.DEPENDENCY_CACHE_DIR
-          ? { cache: { root: config.DEPENDENCY_CACHE_DIR, scope: config.DEPENDENCY_CACHE_SCOPE } }
-          : {}),
-        maxLifetimeSeconds: config.FIX_TIMEOUT_SECONDS + 60,
-        onSandbox: (sandbox, createMs) => {
-          metrics?.sandboxCreateSeconds.observe(createMs / 1000);
-          log.info('sandbox created', { sandbox: sandbox.id });
-        },
-        commandTimeoutMs: config.SANDBOX_COMMAND_TIMEOUT_SECONDS * 1000,
-        patchGuard: config,
-        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-        // A webhook job's recovered command goes with its progress: job data stays as the API signed it.
-        onProgress: (progress) => job.updateProgress({ ...progress, ...(forgeJob ? { request } : {}) }),
-        ...(forgeJob ? { gitAuthHeader: forgeJob.gitAuthHeader } : {}),
-        ...agentOptions(config),
-      });
-      log.info('fix finished', { outcome: result.outcome, reason: result.reason });
-      if (metrics) recordResult(metrics, result);
-      return forgeJob ? await forgeJob.finish(result) : result;
+      let result: FixResult;
+      if (earlier) {
+        log.info('an earlier delivery of this job finished its fix; reporting that result', {
+          outcome: earlier.result.outcome,
+        });
+        result = earlier.result;
+      } else {
+        log.info('fix started', { repo: request.repo.url, command: request.command });
+        result = await fixInSandbox(driver, request, {
+          owner: workerId,
+          jobId: job.id!,
+          labels: ownership,
+          env: inherited.env,
+          hostFiles: inherited.files,
+          egress,
+          ...(config.DEPENDENCY_CACHE_DIR
+            ? { cache: { root: config.DEPENDENCY_CACHE_DIR, scope: config.DEPENDENCY_CACHE_SCOPE } }
+            : {}),
+          maxLifetimeSeconds: config.FIX_TIMEOUT_SECONDS + 60,
+          onSandbox: (sandbox, createMs) => {
+            metrics?.sandboxCreateSeconds.observe(createMs / 1000);
+            log.info('sandbox created', { sandbox: sandbox.id });
+          },
+          commandTimeoutMs: config.SANDBOX_COMMAND_TIMEOUT_SECONDS * 1000,
+          patchGuard: config,
+          signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+          // A webhook job's recovered command goes with its progress: job data stays as the API signed it.
+          onProgress: (progress) => job.updateProgress({ ...progress, ...(forgeJob ? { request } : {}) }),
+          ...(forgeJob ? { gitAuthHeader: forgeJob.gitAuthHeader } : {}),
+          ...agentOptions(config),
+        });
+        log.info('fix finished', { outcome: result.outcome, reason: result.reason });
+        if (metrics) recordResult(metrics, result);
+        await finishedRuns.save(job.id!, { stage: 'fixed', result });
+      }
+      if (!forgeJob) return result;
+      const reported = await forgeJob.finish(result);
+      await finishedRuns.save(job.id!, { stage: 'reported', result: reported });
+      return reported;
     } catch (error) {
       if (signal?.aborted && signal.reason === ABORT_REASONS.shutdown && token) {
         log.info('worker is shutting down; handing the job back to the queue');

@@ -21,6 +21,7 @@ import {
   type SandboxDriver,
 } from '@ci-fixer/sandbox';
 import { deploymentName } from './deployment.ts';
+import { FinishedRuns } from './finished-runs.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { createWorkerMetrics, serveMetrics } from './metrics.ts';
 import { ABORT_REASONS, createProcessor } from './processor.ts';
@@ -103,9 +104,23 @@ export async function startWorker(config: Config, baseLogger: Logger): Promise<R
         )
       : undefined;
 
+  const finishedRuns = new FinishedRuns(redis, {
+    ...(config.CI_FIXER_JOB_SIGNING_KEY ? { signingKey: config.CI_FIXER_JOB_SIGNING_KEY } : {}),
+    ttlSeconds: config.JOB_RETENTION_SECONDS,
+  });
   const worker = new Worker<FixJobData, FixResult>(
     QUEUE_NAME,
-    createProcessor({ config, driver, redis, logger, workerId: id, ownership, egress, metrics }),
+    createProcessor({
+      config,
+      driver,
+      redis,
+      logger,
+      workerId: id,
+      ownership,
+      egress,
+      finishedRuns,
+      metrics,
+    }),
     {
       connection: redis.duplicate(),
       prefix: QUEUE_PREFIX,
@@ -119,6 +134,11 @@ export async function startWorker(config: Config, baseLogger: Logger): Promise<R
     logger.warn('job failed', { jobId: job?.id, attemptsMade: job?.attemptsMade, error: error.message });
     const final = !job || error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
     if (final) metrics.fixJobs.inc({ outcome: error.message === CANCELLED_REASON ? 'cancelled' : 'failed' });
+  });
+  worker.on('completed', (job) => {
+    finishedRuns
+      .forget(job.id!)
+      .catch((error: Error) => logger.warn('could not drop a finished run record', { jobId: job.id, error }));
   });
   worker.on('error', (error) => logger.error('worker error', { error }));
 

@@ -110,7 +110,7 @@ describe('after an outage', () => {
     await judging(judge);
     expect(await judge.isOwnerAlive('never-leased')).toBe(false);
 
-    await admin().client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+    await admin().call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
     await waitFor('the judge to notice the dropped connection', () => !judge.canJudgeOthers() || undefined);
     expect(await judge.isOwnerAlive('never-leased')).toBe(true);
 

@@ -5,4 +5,11 @@ export { checkRepoUrl, type RepoPolicy } from './repo-policy.ts';
 export { fixJobOptions, type RetryAndRetention } from './job-options.ts';
 export { requestCancellation, isCancellationRequested, subscribeToCancellations } from './cancellation.ts';
 export * from './source.ts';
-export { signJobData, verifyJobData, type SignedJobData, type SignatureCheck } from './signature.ts';
+export {
+  signJobData,
+  signRecord,
+  verifyJobData,
+  verifyRecord,
+  type SignedJobData,
+  type SignatureCheck,
+} from './signature.ts';

@@ -20,5 +20,8 @@ export const cancelKey = (jobId: string) => `${QUEUE_PREFIX}:cancelled:${jobId}`
 /** A worker's liveness; sandboxes whose owner has no heartbeat key are reaped. */
 export const heartbeatKey = (workerId: string) => `${QUEUE_PREFIX}:worker:${workerId}`;
 
+/** A run of a job that finished (and perhaps reported) but may not have completed in BullMQ. */
+export const finishedRunKey = (jobId: string) => `${QUEUE_PREFIX}:finished-run:${jobId}`;
+
 /** The failure reason of a job that ended because somebody cancelled it. */
 export const CANCELLED_REASON = 'cancelled';

@@ -28,7 +28,28 @@ export function verifyJobData(jobId: string, data: SignedJobData, key: string): 
   return { ok: true };
 }
 
-function digest(jobId: string, data: FixJobData, key: string): string {
+/**
+ * The same HMAC over any other record a worker keeps in Redis for a job (a finished run's result), under a
+ * scope of its own so that a record cannot pass for job data or another kind of record.
+ */
+export function signRecord(scope: string, jobId: string, record: unknown, key: string): string {
+  return `${VERSION}:${digest(`record\u0000${scope}\u0000${jobId}`, record, key)}`;
+}
+
+export function verifyRecord(
+  scope: string,
+  jobId: string,
+  record: unknown,
+  signature: unknown,
+  key: string,
+): boolean {
+  if (typeof signature !== 'string') return false;
+  const expected = Buffer.from(signRecord(scope, jobId, record, key));
+  const actual = Buffer.from(signature);
+  return actual.length === expected.length && timingSafeEqual(actual, expected);
+}
+
+function digest(jobId: string, data: unknown, key: string): string {
   return createHmac('sha256', key)
     .update(`${jobId}\n${canonicalJson(data)}`)
     .digest('hex');
