@@ -101,6 +101,8 @@ beforeAll(async () => {
     GITHUB_WEBHOOK_SECRET: GITHUB_SECRET,
     GITLAB_WEBHOOK_TOKEN: GITLAB_TOKEN,
     FORGE_MAX_ATTEMPTS_PER_CHANGE: '10',
+    // Fork runs are fixed here, so that the test can show they are never written to the base repository.
+    FORGE_ALLOW_FORKS: 'true',
   };
   api = await startApi(env, REDIS_URL);
   events = new QueueEvents(QUEUE_NAME, { connection: { url: REDIS_URL }, prefix: QUEUE_PREFIX });
@@ -279,6 +281,38 @@ describe('GitHub', () => {
       "export const answer = { value: 42, unit: 'none' };",
     );
   });
+
+  it.each([
+    ['pull-request', 'octo-org/pr-mode', 5006],
+    ['push', 'octo-org/push-mode', 5007],
+  ])(
+    "never writes a fork's run into the base repository in %s mode: it comments instead",
+    async (mode, repo, runId) => {
+      standin.addGitHubRun(repo, runId, [
+        {
+          id: runId + 4000,
+          name: 'Format check',
+          conclusion: 'failure',
+          steps: FORMAT_STEPS,
+          log: GITHUB_FORMAT_LOG,
+        },
+      ]);
+      const bare = repos[repo]!;
+      const refsBefore = bare.git('for-each-ref', '--format=%(refname) %(objectname)');
+      const pullsBefore = standin.github.pulls.filter((each) => each.repo === repo).length;
+      const payload = githubRun(repo, runId);
+      payload.workflow_run.head_repository.full_name = `someone/${repo.split('/')[1]}`;
+
+      const { result } = await finished(await deliverGitHub(payload));
+      expect(result.outcome).toBe('fixed');
+      expect(result.report).toMatchObject({ mode, status: 'reported' });
+      expect(result.report!.detail).toContain("never used for a fork's run");
+      expect(bare.git('for-each-ref', '--format=%(refname) %(objectname)')).toBe(refsBefore);
+      expect(standin.github.pulls.filter((each) => each.repo === repo)).toHaveLength(pullsBefore);
+      const comments = standin.github.comments.get(`${repo}#2`)!;
+      expect(comments.at(-1)!.body).toContain('```diff');
+    },
+  );
 
   it('ends as unfixable with the reason when the failing step runs an action', async () => {
     const repo = 'octo-org/octo-repo';

@@ -63,8 +63,10 @@ export async function report(
       return { mode, status: 'reported', detail: 'check run created', ...(url ? { url } : {}), ...extra };
     }
     const fixed = result.outcome === 'fixed' && result.patch !== null;
-    if (mode === 'push' && fixed) {
-      if (source.fork) return { mode, status: 'skipped', detail: 'push is never used for forks' };
+    // A fork's commit is the fork author's code: pushed into this repository (as a commit or a fix branch),
+    // its push-triggered workflows would run with this repository's secrets. A fork only gets a comment.
+    const writable = fixed && !source.fork;
+    if (mode === 'push' && writable) {
       if (!source.headBranch)
         return { mode, status: 'failed', detail: 'the run is not on a branch to push to' };
       const pushed = await reporter.pushFix(source.headBranch, commitMessage(input));
@@ -78,7 +80,7 @@ export async function report(
         ...(url ? { url } : {}),
       };
     }
-    if (mode === 'pull-request' && fixed) {
+    if (mode === 'pull-request' && writable) {
       if (!source.headBranch)
         return {
           mode,
@@ -105,7 +107,12 @@ export async function report(
     return {
       mode,
       status: 'reported',
-      detail: mode === 'comment' ? 'commented' : `commented (nothing to push: ${result.outcome})`,
+      detail:
+        mode === 'comment'
+          ? 'commented'
+          : fixed
+            ? `commented (${mode} is never used for a fork's run)`
+            : `commented (nothing to push: ${result.outcome})`,
       ...(url ? { url } : {}),
       ...extra,
     };
