@@ -12,7 +12,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ENV_NAMES, envSchema, type EnvName } from '@ci-fixer/config';
+import { ENV_NAMES, envSchema, isSecretEnvName, type EnvName } from '@ci-fixer/config';
 import { QUEUE_NAME, QUEUE_PREFIX, backlogKeys } from '@ci-fixer/jobs';
 import { LABELS, MANAGED_BY } from '@ci-fixer/sandbox';
 import { DASHBOARD_PATH } from '../apps/api/src/dashboard.ts';
@@ -20,24 +20,6 @@ import { HEALTH_PATHS } from '../apps/api/src/health.ts';
 import { NETWORK_LABEL, NETWORK_MODES } from '../packages/sandbox/src/kubernetes/job-spec.ts';
 
 export const CHART_DIR = path.resolve(import.meta.dirname, '..', 'chart');
-
-/**
- * Names whose values are credentials: the chart puts them in a Secret (or reads them from `existingSecret`),
- * never in the ConfigMap. Extend this list when the schema gains a credential; names not (yet) in the schema
- * are ignored, so a name may be listed before the code reads it. REDIS_URL is here because a production URL
- * carries the Redis password.
- */
-export const SECRET_ENV_NAMES: readonly string[] = [
-  'CI_FIXER_API_TOKEN',
-  'CI_FIXER_JOB_SIGNING_KEY',
-  'REDIS_URL',
-  'GITHUB_WEBHOOK_SECRET',
-  'GITLAB_WEBHOOK_TOKEN',
-  'GITHUB_TOKEN',
-  'GITHUB_APP_PRIVATE_KEY',
-  'GITLAB_TOKEN',
-  'LLM_API_KEY',
-];
 
 /** A name that looks like a credential must be in SECRET_ENV_NAMES; the generator refuses to guess. */
 export const CREDENTIAL_NAME = /(^|_)(TOKEN|SECRET|PASSWORD|PASSPHRASE|API_KEY|PRIVATE_KEY|CREDENTIALS?)$/;
@@ -87,12 +69,10 @@ function inputSchemas(): Record<EnvName, JsonSchema> {
 
 export function envEntries(): Record<string, EnvEntry> {
   const schemas = inputSchemas();
-  const unflagged = ENV_NAMES.filter(
-    (name) => CREDENTIAL_NAME.test(name) && !SECRET_ENV_NAMES.includes(name),
-  );
+  const unflagged = ENV_NAMES.filter((name) => CREDENTIAL_NAME.test(name) && !isSecretEnvName(name));
   if (unflagged.length > 0) {
     throw new Error(
-      `${unflagged.join(', ')} look like credentials but are not in SECRET_ENV_NAMES (scripts/chart-contract.ts): ` +
+      `${unflagged.join(', ')} look like credentials but are not in SECRET_ENV_NAMES (packages/config/src/secrets.ts): ` +
         'add them there so the chart keeps them out of the ConfigMap',
     );
   }
@@ -100,7 +80,7 @@ export function envEntries(): Record<string, EnvEntry> {
   for (const name of ENV_NAMES) {
     entries[name] = {
       kind: kindOf(name, schemas[name]),
-      secret: SECRET_ENV_NAMES.includes(name),
+      secret: isSecretEnvName(name),
       chartOwned: CHART_OWNED_ENV_NAMES.includes(name),
     };
   }

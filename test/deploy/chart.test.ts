@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
-import { ENV_NAMES, loadConfig } from '@ci-fixer/config';
+import { ENV_NAMES, isSecretEnvName, loadConfig } from '@ci-fixer/config';
 import { backlogKeys } from '@ci-fixer/jobs';
 import { HEALTH_PATHS } from '../../apps/api/src/health.ts';
 import { buildJob, NETWORK_LABEL, type NetworkMode } from '../../packages/sandbox/src/kubernetes/job-spec.ts';
@@ -19,7 +19,6 @@ import {
 import {
   CHART_OWNED_ENV_NAMES,
   CREDENTIAL_NAME,
-  SECRET_ENV_NAMES,
   envEntries,
   staleChartFiles,
 } from '../../scripts/chart-contract.ts';
@@ -39,7 +38,7 @@ import {
 
 const fullname = `${RELEASE}-ci-fixer`;
 const envNames: readonly string[] = ENV_NAMES;
-const secretNames = new Set<string>(ENV_NAMES.filter((name) => SECRET_ENV_NAMES.includes(name)));
+const secretNames = new Set<string>(ENV_NAMES.filter(isSecretEnvName));
 const sandboxNs = `${NAMESPACE}-sandboxes`;
 const redisAuthSecret = `${fullname}-redis-auth`;
 
@@ -98,7 +97,7 @@ describe('generated chart files', () => {
 
   test('every name that looks like a credential is flagged secret, and the generator refuses one that is not', () => {
     for (const name of ENV_NAMES) {
-      if (CREDENTIAL_NAME.test(name)) expect(SECRET_ENV_NAMES, name).toContain(name);
+      if (CREDENTIAL_NAME.test(name)) expect(isSecretEnvName(name), name).toBe(true);
     }
     expect(CREDENTIAL_NAME.test('FORGE_NEW_TOKEN')).toBe(true);
     expect(CREDENTIAL_NAME.test('WORKER_CONCURRENCY')).toBe(false);

@@ -7,6 +7,7 @@ import {
   type JobStatus,
   type Stage,
 } from '@ci-fixer/jobs';
+import { redact } from '@ci-fixer/logger';
 
 /** A fix job as the REST API shows it. */
 export interface JobView {
@@ -49,7 +50,9 @@ export function toJobView(
       : undefined;
   const progress = typeof job.progress === 'object' ? (job.progress as unknown as JobProgress) : undefined;
   const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : null);
-  return {
+  // Reasons, diagnoses and log tails quote what commands printed, which may include credentials. The
+  // patch stays as it is: it must apply, and it holds only what the repository's own files hold.
+  const view = redact({
     id: job.id!,
     status,
     stage: progress?.stage ?? null,
@@ -61,9 +64,9 @@ export function toJobView(
     attempts: job.attemptsMade,
     reason: result?.reason ?? (state === 'failed' && status === 'failed' ? job.failedReason : null),
     diagnosis: result?.diagnosis ?? null,
-    patch: result?.patch ?? null,
     strategy: result?.strategy ?? null,
     baseSha: result?.baseSha ?? null,
     steps: result?.steps ?? progress?.steps ?? [],
-  };
+  }) as Omit<JobView, 'patch'>;
+  return { ...view, patch: result?.patch ?? null };
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { ConfigError, loadConfig, type Config } from '@ci-fixer/config';
-import { createLogger } from '@ci-fixer/logger';
+import { ConfigError, loadConfig, secretValues, type Config } from '@ci-fixer/config';
+import { addSecretValues, createLogger } from '@ci-fixer/logger';
 import { startApi } from './server.ts';
 
 function fail(message: string): never {
@@ -32,13 +32,17 @@ function resolveToken(config: Config): string {
 }
 
 const config = loadOrExit();
+// From here on the configured secrets' values are redacted wherever they appear (logs, job records).
+addSecretValues(secretValues(config));
 if (config.NODE_ENV === 'production' && !config.CI_FIXER_JOB_SIGNING_KEY) {
   fail(
     'CI_FIXER_JOB_SIGNING_KEY is required when NODE_ENV=production: the API signs jobs with it and workers refuse jobs without it; set the same value (`openssl rand -hex 32`) on the API and every worker',
   );
 }
 const logger = createLogger({ service: 'api', level: config.LOG_LEVEL });
-const api = await startApi(config, resolveToken(config), logger).catch((error: Error) =>
+const token = resolveToken(config);
+addSecretValues([token]);
+const api = await startApi(config, token, logger).catch((error: Error) =>
   fail(`cannot listen on ${config.HOST}:${config.PORT}: ${error.message}`),
 );
 

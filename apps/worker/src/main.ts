@@ -1,5 +1,5 @@
-import { ConfigError, loadConfig, type Config } from '@ci-fixer/config';
-import { createLogger } from '@ci-fixer/logger';
+import { ConfigError, loadConfig, secretValues, type Config } from '@ci-fixer/config';
+import { addSecretValues, createLogger } from '@ci-fixer/logger';
 import { startWorker } from './worker.ts';
 
 function loadOrExit(): Config {
@@ -13,6 +13,8 @@ function loadOrExit(): Config {
 }
 
 const config = loadOrExit();
+// From here on the configured secrets' values are redacted wherever they appear (logs, job records).
+addSecretValues(secretValues(config));
 if (config.NODE_ENV === 'production' && !config.CI_FIXER_JOB_SIGNING_KEY) {
   process.stderr.write(
     'ci-fixer worker: CI_FIXER_JOB_SIGNING_KEY is required when NODE_ENV=production: without it a job changed in Redis would run; set the value the API has\n',

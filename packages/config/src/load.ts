@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { crossFieldRules, ENV_NAMES, envSchema, type Config } from './schema.ts';
+import { isSecretEnvName } from './secrets.ts';
 
 export class ConfigError extends Error {
   readonly problems: readonly string[];
@@ -34,5 +35,9 @@ function describeIssue(issue: z.core.$ZodIssue, input: Record<string, string>): 
   const name = String(issue.path[0] ?? '(root)');
   const got = input[name];
   const allowed = issue.code === 'invalid_value' ? ` (allowed: ${issue.values.join(', ')})` : '';
-  return `${name}: ${issue.message}${allowed}${got === undefined ? '' : `; got ${JSON.stringify(got)}`}`;
+  // A rejected secret is still a secret (often a real one set in the wrong variable): describe, never echo.
+  const shown = isSecretEnvName(name)
+    ? `a value of ${got?.length} characters (not shown)`
+    : JSON.stringify(got);
+  return `${name}: ${issue.message}${allowed}${got === undefined ? '' : `; got ${shown}`}`;
 }

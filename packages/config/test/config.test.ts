@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, ENV_NAMES, loadConfig } from '../src/index.ts';
+import { ConfigError, ENV_NAMES, loadConfig, secretValues } from '../src/index.ts';
 
 describe('loadConfig', () => {
   it('has defaults that work locally', () => {
@@ -51,6 +51,41 @@ describe('loadConfig', () => {
     ],
   ])('names %s and what is allowed when it is %s', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(message);
+  });
+
+  it.each([
+    ['CI_FIXER_API_TOKEN', 'hunter2-short'],
+    ['REDIS_URL', 'http://:s3cret-password@redis.internal'],
+    ['CI_FIXER_JOB_SIGNING_KEY', 'a-real-but-too-short-key'],
+  ])('never echoes the rejected value of the secret %s', (name, value) => {
+    let message = '';
+    try {
+      loadConfig({ [name]: value });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(
+      new RegExp(`${name}: .*got a value of ${value.length} characters \\(not shown\\)`),
+    );
+    expect(message).not.toContain(value);
+    expect(message).not.toContain('s3cret-password');
+  });
+
+  it('lists the values of the configured secrets, and the password inside REDIS_URL', () => {
+    const config = loadConfig({
+      REDIS_URL: 'rediss://ci-fixer:p%40ss-word-123@redis.internal:6380/0',
+      CI_FIXER_API_TOKEN: 'api-token-0123456789abcdef',
+      GITHUB_WEBHOOK_SECRET: 'webhook-secret-0123456789',
+    });
+    expect(secretValues(config)).toEqual(
+      expect.arrayContaining([
+        'api-token-0123456789abcdef',
+        'webhook-secret-0123456789',
+        'rediss://ci-fixer:p%40ss-word-123@redis.internal:6380/0',
+        'p%40ss-word-123',
+        'p@ss-word-123',
+      ]),
+    );
   });
 
   it('parses the kubernetes pod placement settings', () => {

@@ -1,2 +1,2 @@
 export { createLogger, type Logger, type LoggerOptions } from './logger.ts';
-export { redact, redactField, redactText, REDACTED } from './redact.ts';
+export { addSecretValues, redact, redactField, redactText, REDACTED } from './redact.ts';

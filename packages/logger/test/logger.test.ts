@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger, redactText, REDACTED } from '../src/index.ts';
+import { addSecretValues, createLogger, redact, redactText, REDACTED } from '../src/index.ts';
 
 function logged(write: (logger: ReturnType<typeof createLogger>) => void): Record<string, unknown> {
   const stream = new PassThrough();
@@ -61,7 +61,48 @@ describe('redactText', () => {
     ['token ghp_0123456789abcdefghijklmnopqrstuv', `token ${REDACTED}`],
     ['key sk-proj-0123456789abcdefghijkl', `key ${REDACTED}`],
     ['nothing secret here', 'nothing secret here'],
+    ['REDIS_URL=rediss://:Pa55word-xyz@redis:6380/0', `REDIS_URL=rediss://${REDACTED}@redis:6380/0`],
+    ['Authorization: Basic eC1hY2Nlc3MtdG9rZW46Z2hzX3h4eA==', `Authorization: Basic ${REDACTED}`],
+    [
+      'GET /api/v4/projects?private_token=abc123xyz&per_page=5',
+      `GET /api/v4/projects?private_token=${REDACTED}&per_page=5`,
+    ],
+    ['https://h/x?access_token=abc123xyz', `https://h/x?access_token=${REDACTED}`],
+    ['CI_JOB_TOKEN glcbt-64_abcdefghijklmnopqrstu', `CI_JOB_TOKEN ${REDACTED}`],
+    ['deploy gldt-abcdefghijklmnopqrstuvwx', `deploy ${REDACTED}`],
+    ['jwt eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiIxMjM0NSJ9.c2lnbmF0dXJlLWJ5dGVz done', `jwt ${REDACTED} done`],
+    [
+      'key: -----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY----- end',
+      `key: ${REDACTED} end`,
+    ],
   ])('%s', (input, output) => {
     expect(redactText(input)).toBe(output);
+  });
+});
+
+describe('redact', () => {
+  it('has no depth limit, and survives cycles', () => {
+    let deep: Record<string, unknown> = { url: 'https://u:ghp_0123456789abcdefghijklmnop@h/r' };
+    for (let level = 0; level < 40; level++) deep = { inner: deep };
+    const cyclic: Record<string, unknown> = { name: 'loop' };
+    cyclic.self = cyclic;
+    const text = JSON.stringify(redact({ deep, cyclic }));
+    expect(text).not.toContain('ghp_0123456789abcdefghijklmnop');
+    expect(text).toContain('[Circular]');
+  });
+
+  it("replaces the configured secrets' exact values wherever they appear", () => {
+    const secret = 'plain-looking-secret-value-42';
+    expect(redactText(`echo ${secret}`)).toBe(`echo ${secret}`);
+    addSecretValues([secret, 'short', undefined]);
+    expect(redactText(`echo ${secret}`)).toBe(`echo ${REDACTED}`);
+    expect(redactText('a short word')).toBe('a short word');
+    const line = logged((logger) =>
+      logger.warn(`step printed ${secret}`, {
+        steps: [{ logTail: `x${secret}y` }],
+        error: new Error(secret),
+      }),
+    );
+    expect(JSON.stringify(line)).not.toContain(secret);
   });
 });
