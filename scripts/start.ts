@@ -10,6 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { ConfigError, loadConfig, type Config } from '@ci-fixer/config';
+import { DASHBOARD_PATH } from '../apps/api/src/dashboard.ts';
+import { HEALTH_PATHS } from '../apps/api/src/health.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const say = (line: string) => process.stderr.write(`[start] ${line}\n`);
@@ -82,26 +84,51 @@ const env = {
   // The API signs jobs and the worker verifies them; one key for both, made for this run when unset.
   CI_FIXER_JOB_SIGNING_KEY: process.env.CI_FIXER_JOB_SIGNING_KEY || randomBytes(32).toString('hex'),
 };
-const children = ['api', 'worker'].map((app) =>
-  spawn(process.execPath, [path.join(root, 'apps', app, 'src', 'main.ts')], { env, stdio: 'inherit' }),
-);
+const children = ['api', 'worker'].map((app) => {
+  const child = spawn(process.execPath, [path.join(root, 'apps', app, 'src', 'main.ts')], {
+    env,
+    stdio: 'inherit',
+  });
+  // Made at spawn, so that a child that has already exited is not waited for again.
+  const exited = new Promise<number>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))),
+  );
+  return { app, child, exited };
+});
 
 let stopping = false;
-function stop(code: number): void {
-  if (stopping) return;
-  stopping = true;
-  for (const child of children) child.kill('SIGTERM');
-  Promise.all(children.map((child) => new Promise((resolve) => child.once('exit', resolve)))).then(() => {
+async function stop(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    for (const { child } of children) if (child.exitCode === null) child.kill('SIGTERM');
+    await Promise.all(children.map(({ exited }) => exited));
     redis?.kill('SIGTERM');
     process.exit(code);
+  }
+  return new Promise<never>(() => {});
+}
+for (const { app, exited } of children) {
+  void exited.then((code) => {
+    if (stopping) return;
+    say(`the ${app} exited (code ${code}); stopping the rest`);
+    // A child that ends on its own is a failure even if it said 0: the platform is not running.
+    void stop(code === 0 ? 1 : code);
   });
 }
-for (const child of children) {
-  child.once('exit', (code) => {
-    if (!stopping) say(`a process exited (code ${code}); stopping the rest`);
-    stop(code ?? 1);
-  });
+process.once('SIGINT', () => void stop(0));
+process.once('SIGTERM', () => void stop(0));
+
+// Say where the API is only once it answers, so that the line is never printed for an API that failed.
+const base = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${config.PORT}`;
+for (;;) {
+  if (stopping) break;
+  const ready = await fetch(`${base}${HEALTH_PATHS.ready}`, { signal: AbortSignal.timeout(1000) }).then(
+    (response) => response.ok,
+    () => false,
+  );
+  if (ready) {
+    say(`API on ${base}, dashboard at ${DASHBOARD_PATH}; Ctrl-C stops everything`);
+    break;
+  }
+  await new Promise((resolve) => setTimeout(resolve, 200));
 }
-process.once('SIGINT', () => stop(0));
-process.once('SIGTERM', () => stop(0));
-say(`API on http://${config.HOST}:${config.PORT}, dashboard at /admin/queues; Ctrl-C stops everything`);
