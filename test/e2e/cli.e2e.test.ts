@@ -15,8 +15,10 @@ describe('ci-fixer fix', () => {
     expect(cli.status, cli.stderr).toBe(0);
     expect(cli.stderr).toContain('▸ Reproducing the failure');
     expect(cli.stderr).toContain('▸ Verifying the fix');
-    const result = JSON.parse(cli.stdout) as { outcome: string; patch: string; baseSha: string };
-    expect(result.outcome).toBe('fixed');
+    // The API's names: `status`, as in GET /v1/fix-jobs/:id.
+    const result = JSON.parse(cli.stdout) as { status: string; patch: string; baseSha: string };
+    expect(result.status).toBe('fixed');
+    expect(result).not.toHaveProperty('outcome');
     expect(result.baseSha).toBe(repo.sha);
     expect(result.patch).toContain('+++ b/src/index.js');
   });
@@ -30,6 +32,10 @@ describe('ci-fixer fix', () => {
 
   it('explains its usage and refuses repositories it may not clone', () => {
     expect(run('fix').status).toBe(2);
+    const unknown = run('fix', '.', '--comand', 'true');
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toMatch(/Unknown option '--comand'/);
+    expect(unknown.stderr).toContain('Usage: ci-fixer fix');
     const refused = run('fix', 'https://evil.example/acme/x', '--command', 'true');
     expect(refused.status).toBe(2);
     expect(refused.stderr).toMatch(/host evil\.example is not allowed/);

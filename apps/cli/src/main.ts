@@ -27,19 +27,26 @@ const STAGE_LABELS: Record<Stage, string> = {
   verifying: 'Verifying the fix',
 };
 
+const OPTIONS = {
+  command: { type: 'string', short: 'c' },
+  ref: { type: 'string' },
+  sha: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  verbose: { type: 'boolean', short: 'v', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+/** Node's own parser; its errors (an unknown flag, a missing value) become usage errors with the usage. */
+function parseArguments(argv: string[]) {
+  try {
+    return parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message}\n\n${USAGE}`);
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      command: { type: 'string', short: 'c' },
-      ref: { type: 'string' },
-      sha: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      verbose: { type: 'boolean', short: 'v', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
+  const { values, positionals } = parseArguments(argv);
   if (values.help) {
     process.stdout.write(USAGE);
     return 0;
@@ -93,7 +100,7 @@ async function main(argv: string[]): Promise<number> {
     await driver.close();
   }
 
-  if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  if (values.json) process.stdout.write(`${JSON.stringify(toJson(result), null, 2)}\n`);
   else printResult(result);
   return result.outcome === 'fixed' ? 0 : 1;
 }
@@ -148,6 +155,11 @@ function printResult(result: FixResult): void {
     out(`Patch (${result.strategy}), applies to ${result.baseSha} with \`git apply\`:`);
     out(result.patch.trimEnd());
   }
+}
+
+/** The result under the names the API's job view uses: `status` is the outcome. */
+function toJson({ outcome, ...rest }: FixResult) {
+  return { status: outcome, ...rest };
 }
 
 class UsageError extends Error {}
