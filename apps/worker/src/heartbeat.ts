@@ -19,7 +19,11 @@ export class Heartbeat {
   private readonly workerId: string;
   private readonly ttlMs: number;
   private readonly intervalMs: number;
-  /** A renewal later than this after the previous one means Redis (or this process) was away. */
+  /**
+   * A renewal later than this after the previous one means Redis (or this process) was away long enough
+   * for a live owner's lease to lapse: an owner renewing every TTL/3 loses its lease only to an outage
+   * longer than 2/3 of the TTL, and such an outage leaves at least that gap between this worker's renewals.
+   */
   private readonly maxGapMs: number;
   /** Monotonic times: when the current run of gap-free renewals began, and its latest renewal. */
   private streakStart: number | undefined;
@@ -33,7 +37,7 @@ export class Heartbeat {
     this.workerId = workerId;
     this.ttlMs = ttlMs;
     this.intervalMs = Math.max(250, Math.floor(ttlMs / 3));
-    this.maxGapMs = Math.max(this.intervalMs * 1.5, ttlMs / 2);
+    this.maxGapMs = Math.max(this.intervalMs * 1.5, (ttlMs * 2) / 3);
   }
 
   async start(): Promise<void> {
