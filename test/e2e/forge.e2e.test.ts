@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '@ci-fixer/config';
 import {
   FIX_COMMIT_TRAILER,
+  finishedRunKey,
   QUEUE_NAME,
   QUEUE_PREFIX,
   type FixJobData,
@@ -264,6 +265,15 @@ describe('GitHub', () => {
     const pushes = bare.git('rev-parse', branch);
     const again = await processor((await api.queue.getJob(job.id!))!);
     expect(again).toEqual(result);
+    expect(standin.github.pulls.filter((each) => each.repo === repo)).toHaveLength(1);
+    expect(bare.git('rev-parse', branch)).toBe(pushes);
+
+    // Killed between sending the report and keeping the record: the next delivery fixes again and
+    // reports again, and finds the branch and the pull request of the first run instead of adding its own.
+    await connection.del(finishedRunKey(job.id!));
+    const rerun = await processor((await api.queue.getJob(job.id!))!);
+    expect(rerun.report).toMatchObject({ mode: 'pull-request', status: 'reported' });
+    expect(rerun.report!.url).toBe(result.report!.url);
     expect(standin.github.pulls.filter((each) => each.repo === repo)).toHaveLength(1);
     expect(bare.git('rev-parse', branch)).toBe(pushes);
   });

@@ -508,12 +508,71 @@ export class ForgeStandin {
     );
 
     this.route(
+      'GET',
+      '/repos/:owner/:repo/pulls',
+      guarded((req) => {
+        // GitHub's filter: head is `owner:branch`; only open pull requests are kept here.
+        const name = `${req.params[0]}/${req.params[1]}`;
+        const head = req.query.get('head')?.split(':').at(-1);
+        const pulls = this.github.pulls.filter(
+          (each) => each.repo === name && (head === undefined || each.head === head),
+        );
+        return this.paginate(
+          req,
+          pulls.map((pull) => ({
+            ...pull,
+            html_url: `https://github.example/${pull.repo}/pull/${pull.number}`,
+            head: { ref: pull.head },
+            base: { ref: pull.base },
+          })),
+        );
+      }),
+    );
+
+    this.route(
+      'PATCH',
+      '/repos/:owner/:repo/pulls/:n',
+      guarded((req) => {
+        const pull = this.github.pulls.find(
+          (each) =>
+            each.repo === `${req.params[0]}/${req.params[1]}` && each.number === Number(req.params[2]),
+        );
+        if (!pull) return notFound;
+        if (req.body.title !== undefined) pull.title = String(req.body.title);
+        if (req.body.body !== undefined) pull.body = String(req.body.body);
+        return json(200, {
+          ...pull,
+          html_url: `https://github.example/${pull.repo}/pull/${pull.number}`,
+          head: { ref: pull.head },
+          base: { ref: pull.base },
+        });
+      }),
+    );
+
+    this.route(
       'POST',
       '/repos/:owner/:repo/pulls',
       guarded((req) => {
         const repo = this.repo(req);
         if (!repo) return notFound;
         const head = String(req.body.head);
+        if (
+          this.github.pulls.some(
+            (each) => each.repo === `${req.params[0]}/${req.params[1]}` && each.head === head,
+          )
+        ) {
+          return json(422, {
+            message: 'Validation Failed',
+            errors: [
+              {
+                resource: 'PullRequest',
+                code: 'custom',
+                message: `A pull request already exists for ${req.params[0]}:${head}.`,
+              },
+            ],
+            documentation_url: 'https://docs.github.com/rest/pulls/pulls#create-a-pull-request',
+          });
+        }
         if (!this.branchExists(repo.bare, head) || !this.branchExists(repo.bare, String(req.body.base))) {
           return json(422, {
             message: 'Validation Failed',
@@ -563,6 +622,30 @@ export class ForgeStandin {
         };
         this.github.reviews.push(review);
         return json(200, review);
+      }),
+    );
+
+    this.route(
+      'GET',
+      '/repos/:owner/:repo/commits/:ref/check-runs',
+      guarded((req) => {
+        const name = req.query.get('check_name');
+        const runs = this.github.checkRuns.filter(
+          (run) => run.head_sha === req.params[2] && (name === null || run.name === name),
+        );
+        return json(200, { total_count: runs.length, check_runs: runs });
+      }),
+    );
+
+    this.route(
+      'PATCH',
+      '/repos/:owner/:repo/check-runs/:id',
+      guarded((req) => {
+        const run = this.github.checkRuns.find((each) => each.id === Number(req.params[2]));
+        if (!run) return notFound;
+        Object.assign(run, req.body, { body: JSON.stringify(req.body.output ?? JSON.parse(run.body)) });
+        run.updates = Number(run.updates ?? 0) + 1;
+        return json(200, run);
       }),
     );
 
@@ -704,11 +787,55 @@ export class ForgeStandin {
     );
 
     this.route(
+      'GET',
+      `${api}/merge_requests`,
+      guarded((req, project) => {
+        const source = req.query.get('source_branch');
+        const mrs = this.gitlab.mergeRequests.filter(
+          (mr) => mr.projectId === Number(req.params[0]) && (source === null || mr.source_branch === source),
+        );
+        return this.paginate(
+          req,
+          mrs.map((mr) => ({
+            ...mr,
+            web_url: `https://gitlab.example/${project.path}/-/merge_requests/${mr.iid}`,
+          })),
+        );
+      }),
+    );
+
+    this.route(
+      'PUT',
+      `${api}/merge_requests/:iid`,
+      guarded((req, project) => {
+        const mr = this.gitlab.mergeRequests.find(
+          (each) => each.projectId === Number(req.params[0]) && each.iid === Number(req.params[1]),
+        );
+        if (!mr) return json(404, { message: '404 Not found' });
+        if (req.body.title !== undefined) mr.title = String(req.body.title);
+        if (req.body.description !== undefined) mr.description = String(req.body.description);
+        return json(200, {
+          ...mr,
+          web_url: `https://gitlab.example/${project.path}/-/merge_requests/${mr.iid}`,
+        });
+      }),
+    );
+
+    this.route(
       'POST',
       `${api}/merge_requests`,
       guarded((req, project) => {
         const source = String(req.body.source_branch);
         const target = String(req.body.target_branch);
+        if (
+          this.gitlab.mergeRequests.some(
+            (mr) => mr.projectId === Number(req.params[0]) && mr.source_branch === source,
+          )
+        ) {
+          return json(409, {
+            message: [`Another open merge request already exists for this source branch: !${source}`],
+          });
+        }
         if (!this.branchExists(project.bare, source) || !this.branchExists(project.bare, target)) {
           return json(400, { message: ['Source branch does not exist'] });
         }

@@ -6,6 +6,7 @@ import { basicAuthHeader, type GitHubConnection } from './client.ts';
 import { splitRepo } from './failure.ts';
 
 const SUGGESTIONS_MARKER = '<!-- ci-fixer:suggestions';
+const CHECK_NAME = 'ci-fixer';
 
 /** Reporting on GitHub: issue comments on the pull request, pull requests, check runs and re-runs. */
 export function githubReporter(conn: GitHubConnection, input: ReportInput, cloneUrl: string): Reporter {
@@ -38,6 +39,23 @@ export function githubReporter(conn: GitHubConnection, input: ReportInput, clone
     },
 
     async openChangeRequest(branch, title, body) {
+      // A job delivered again (its completion was lost after this report) finds the pull request its
+      // earlier run opened, instead of failing on GitHub's "a pull request already exists".
+      const { data: open } = await octokit.rest.pulls.list({
+        ...repo,
+        head: `${repo.owner}:${branch}`,
+        state: 'open',
+        per_page: 1,
+      });
+      if (open[0]) {
+        const { data } = await octokit.rest.pulls.update({
+          ...repo,
+          pull_number: open[0].number,
+          title,
+          body,
+        });
+        return data.html_url;
+      }
       const { data } = await octokit.rest.pulls.create({
         ...repo,
         head: branch,
@@ -54,15 +72,23 @@ export function githubReporter(conn: GitHubConnection, input: ReportInput, clone
           'check runs can be created only by a GitHub App; configure GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY',
         );
       }
-      const { data } = await octokit.rest.checks.create({
-        ...repo,
-        name: 'ci-fixer',
-        head_sha: source.headSha,
-        status: 'completed',
-        conclusion: 'neutral',
+      const run = {
+        status: 'completed' as const,
+        conclusion: 'neutral' as const,
         ...(source.runUrl ? { details_url: source.runUrl } : {}),
         output: { title, summary: summary.slice(0, 65_000) },
+      };
+      // One ci-fixer check run per commit: a report sent again updates it.
+      const { data: existing } = await octokit.rest.checks.listForRef({
+        ...repo,
+        ref: source.headSha,
+        check_name: CHECK_NAME,
+        per_page: 1,
       });
+      const earlier = existing.check_runs[0];
+      const { data } = earlier
+        ? await octokit.rest.checks.update({ ...repo, check_run_id: earlier.id, ...run })
+        : await octokit.rest.checks.create({ ...repo, name: CHECK_NAME, head_sha: source.headSha, ...run });
       return data.html_url ?? undefined;
     },
 

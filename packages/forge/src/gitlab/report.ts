@@ -41,6 +41,17 @@ export function gitlabReporter(
     },
 
     async openChangeRequest(branch, title, body) {
+      // A job delivered again finds the merge request its earlier run opened (GitLab refuses a second one).
+      const [open] = await client.all<{ iid: number; web_url: string }>(`${project}/merge_requests`, {
+        source_branch: branch,
+        state: 'opened',
+      });
+      if (open) {
+        await client.json('PUT', `${project}/merge_requests/${open.iid}`, {
+          body: { title, description: body },
+        });
+        return open.web_url;
+      }
       const created = await client.json<{ web_url: string }>('POST', `${project}/merge_requests`, {
         body: {
           source_branch: branch,

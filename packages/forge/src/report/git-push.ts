@@ -57,6 +57,8 @@ export async function pushPatch(request: PushRequest): Promise<{ commitSha: stri
       `${request.message.trimEnd()}\n\n${FIX_COMMIT_TRAILER}\n`,
     ]);
     const commitSha = (await git(dir, ['rev-parse', 'HEAD'])).stdout.trim();
+    const pushed = await samePatchPushed(dir, request, auth);
+    if (pushed) return { commitSha: pushed };
     await git(dir, ['push', '-q', '--', request.cloneUrl, `HEAD:refs/heads/${request.branch}`], {
       env: auth,
     });
@@ -64,6 +66,32 @@ export async function pushPatch(request: PushRequest): Promise<{ commitSha: stri
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The branch's tip when it already is this patch on this base (an earlier delivery of the same job pushed
+ * it): same parent, same tree. Pushing again would only replace it with an equal commit of a later date.
+ */
+async function samePatchPushed(
+  dir: string,
+  request: PushRequest,
+  auth: Record<string, string>,
+): Promise<string | undefined> {
+  const fetched = await git(
+    dir,
+    ['fetch', '-q', '--depth', '2', '--no-tags', '--', request.cloneUrl, `refs/heads/${request.branch}`],
+    { env: auth, allowFailure: true },
+  );
+  if (fetched.code !== 0) return undefined; // no such branch yet
+  const show = (rev: string) =>
+    git(dir, ['rev-parse', '--verify', '-q', rev], { allowFailure: true }).then((r) => r.stdout.trim());
+  const [tip, tipTree, tipParent, ourTree] = await Promise.all([
+    show('FETCH_HEAD'),
+    show('FETCH_HEAD^{tree}'),
+    show('FETCH_HEAD^'),
+    show('HEAD^{tree}'),
+  ]);
+  return tip && tipParent === request.baseSha && tipTree === ourTree ? tip : undefined;
 }
 
 interface GitResult {
