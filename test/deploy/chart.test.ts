@@ -53,6 +53,9 @@ type V1LabelSelector = NonNullable<Parameters<typeof selects>[0]>;
 
 const CHART_INTERNAL_ENV = ['REDIS_PASSWORD', 'NODE_EXTRA_CA_CERTS'];
 
+/** The chart's cluster-scoped objects; every other object names its namespace. */
+const CLUSTER_SCOPED_KINDS = ['Namespace', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding'];
+
 /** Every optional feature on, as far as one values set allows (HPA and KEDA exclude each other). */
 const FEATURE_SETS: Record<string, string[]> = {
   defaults: [],
@@ -121,7 +124,7 @@ describe('env names: the chart sets exactly what the code reads', () => {
         }
       }
       for (const manifest of manifests) {
-        if (manifest.kind !== 'Namespace')
+        if (!CLUSTER_SCOPED_KINDS.includes(manifest.kind))
           expect(manifest.metadata.namespace, `${manifest.kind}/${manifest.metadata.name}`).toBeTruthy();
       }
       for (const kind of ['ConfigMap', 'Secret']) {
@@ -384,18 +387,19 @@ describe('RBAC and sandbox isolation', () => {
     };
     const policies = async (set: string[] = [], namespace = NAMESPACE) =>
       (await render({ set, namespace })).filter((m) => m.kind.startsWith('ValidatingAdmissionPolicy'));
-    const base = `${fullname}.${NAMESPACE}`;
+    const jobsName = `${fullname}-sandbox-jobs.${NAMESPACE}`;
+    const podsName = `${fullname}-sandbox-pods.${NAMESPACE}`;
     const rendered = await policies();
     expect(rendered.map((m) => `${m.kind}/${m.metadata.name}`).sort()).toEqual([
-      `ValidatingAdmissionPolicy/${base}-sandbox-jobs`,
-      `ValidatingAdmissionPolicy/${base}-sandbox-pods`,
-      `ValidatingAdmissionPolicyBinding/${base}-sandbox-jobs`,
-      `ValidatingAdmissionPolicyBinding/${base}-sandbox-pods`,
+      `ValidatingAdmissionPolicy/${jobsName}`,
+      `ValidatingAdmissionPolicy/${podsName}`,
+      `ValidatingAdmissionPolicyBinding/${jobsName}`,
+      `ValidatingAdmissionPolicyBinding/${podsName}`,
     ]);
     for (const binding of rendered.filter((m) => m.kind === 'ValidatingAdmissionPolicyBinding'))
       expect(binding.spec).toEqual({ policyName: binding.metadata.name, validationActions: ['Deny'] });
-    const jobs = find(rendered, 'ValidatingAdmissionPolicy', `${base}-sandbox-jobs`) as Policy;
-    const pods = find(rendered, 'ValidatingAdmissionPolicy', `${base}-sandbox-pods`) as Policy;
+    const jobs = find(rendered, 'ValidatingAdmissionPolicy', jobsName) as Policy;
+    const pods = find(rendered, 'ValidatingAdmissionPolicy', podsName) as Policy;
     for (const policy of [jobs, pods]) {
       expect(policy.spec.failurePolicy).toBe('Fail');
       expect(policy.spec.matchConstraints.namespaceSelector).toEqual({
@@ -410,7 +414,7 @@ describe('RBAC and sandbox isolation', () => {
     }
     // Pods themselves only: exec and logs are subresources and stay the worker's.
     expect(pods.spec.matchConstraints.resourceRules).toEqual([
-      { apiGroups: [''], apiVersions: ['*'], operations: ['CREATE'], resources: ['pods'] },
+      { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'] },
     ]);
     const variable = (policy: Policy, name: string) =>
       policy.spec.variables!.find((v) => v.name === name)!.expression;
@@ -419,16 +423,16 @@ describe('RBAC and sandbox isolation', () => {
       loadConfig({ REDIS_URL: 'redis://x:6379' }).SANDBOX_IMAGE,
     ]);
     const configured = (await policies(['config.SANDBOX_IMAGE=registry.example/sandbox:1'])).find(
-      (m) => m.metadata.name === `${base}-sandbox-jobs`,
+      (m) => m.metadata.name === jobsName,
     ) as Policy;
     expect(JSON.parse(variable(configured, 'allowedImages'))).toEqual(['registry.example/sandbox:1']);
     expect(jobs.spec.validations.map((v) => v.expression).join('\n')).toContain(
-      `variables.pod.?serviceAccountName.orValue('') == '${fullname}-sandbox'`,
+      `object.spec.template.spec.?serviceAccountName.orValue('') == '${fullname}-sandbox'`,
     );
 
     // Another namespace, same release name: other names, so neither release overwrites the other's.
     const elsewhere = (await policies([], 'elsewhere')).map((m) => m.metadata.name);
-    expect(elsewhere).toContain(`${fullname}.elsewhere-sandbox-jobs`);
+    expect(elsewhere).toContain(`${fullname}-sandbox-jobs.elsewhere`);
     expect(elsewhere.filter((name) => rendered.some((m) => m.metadata.name === name))).toEqual([]);
     expect(await policies(['sandbox.admissionPolicy.enabled=false'])).toEqual([]);
 
