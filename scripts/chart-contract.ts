@@ -4,7 +4,8 @@
  *   chart/files/env.json       every env name the config schema reads, its kind, and whether it is a secret
  *   chart/files/queue.json     the BullMQ queue name, prefix and backlog keys (KEDA triggers)
  *   chart/files/http.json      the API's health routes and default port (probes, helm test)
- *   chart/files/sandbox.json   the labels every sandbox pod carries and its network label (NetworkPolicy selectors)
+ *   chart/files/sandbox.json   the labels every sandbox pod carries, its network label (NetworkPolicy selectors) and
+ *                              the default image (the admission policy's allowed list)
  *   chart/values.schema.json   the chart's values schema; `config` and `secrets` come from the config schema
  *
  *   pnpm chart:contract           rewrite the files
@@ -239,6 +240,17 @@ export function valuesSchema(): JsonSchema {
         },
         allowReleaseNamespace: bool,
         createNamespace: bool,
+        admissionPolicy: obj({
+          enabled: bool,
+          allowedImages: {
+            type: 'array',
+            // Exact references, rendered into a CEL list: no quotes, backslashes or spaces.
+            items: { type: 'string', pattern: '^[^\\s"\'\\\\]+$' },
+            description:
+              'Images sandbox Jobs may use, exactly as the worker writes them; empty means config.SANDBOX_IMAGE.',
+          },
+          failurePolicy: { enum: ['Fail', 'Ignore'] },
+        }),
         networkPolicy: obj({
           enabled: bool,
           dnsNamespaceSelector: openObj,
@@ -318,6 +330,10 @@ export function chartContractFiles(): Record<string, string> {
       podSelector: { [LABELS.managedBy]: MANAGED_BY },
       networkLabel: NETWORK_LABEL,
       networkModes: Object.fromEntries(NETWORK_MODES.map((mode) => [mode, mode])),
+      // Labels the worker always sets besides podSelector; the admission policy requires them.
+      ownerLabel: LABELS.owner,
+      deploymentLabel: LABELS.deployment,
+      defaultImage: envSchema.shape.SANDBOX_IMAGE.parse(undefined),
     }),
     'values.schema.json': json(valuesSchema()),
   };

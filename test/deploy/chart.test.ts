@@ -53,6 +53,9 @@ type V1LabelSelector = NonNullable<Parameters<typeof selects>[0]>;
 
 const CHART_INTERNAL_ENV = ['REDIS_PASSWORD', 'NODE_EXTRA_CA_CERTS'];
 
+/** The chart's cluster-scoped objects; every other object names its namespace. */
+const CLUSTER_SCOPED_KINDS = ['Namespace', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding'];
+
 /** Every optional feature on, as far as one values set allows (HPA and KEDA exclude each other). */
 const FEATURE_SETS: Record<string, string[]> = {
   defaults: [],
@@ -121,7 +124,7 @@ describe('env names: the chart sets exactly what the code reads', () => {
         }
       }
       for (const manifest of manifests) {
-        if (manifest.kind !== 'Namespace')
+        if (!CLUSTER_SCOPED_KINDS.includes(manifest.kind))
           expect(manifest.metadata.namespace, `${manifest.kind}/${manifest.metadata.name}`).toBeTruthy();
       }
       for (const kind of ['ConfigMap', 'Secret']) {
@@ -370,6 +373,81 @@ describe('RBAC and sandbox isolation', () => {
     // An existing namespace (createNamespace=false) is the operator's to label.
     const existing = await render({ set: ['sandbox.createNamespace=false'] });
     expect(existing.filter((m) => m.kind === 'Namespace')).toEqual([]);
+  });
+
+  test('the sandbox admission policy: on by default, for the worker in the sandbox namespace only, one per release', async () => {
+    type Policy = Manifest & {
+      spec: {
+        failurePolicy: string;
+        matchConstraints: { namespaceSelector: unknown; resourceRules: unknown[] };
+        matchConditions: { expression: string }[];
+        variables?: { name: string; expression: string }[];
+        validations: { expression: string; message?: string }[];
+      };
+    };
+    const policies = async (set: string[] = [], namespace = NAMESPACE) =>
+      (await render({ set, namespace })).filter((m) => m.kind.startsWith('ValidatingAdmissionPolicy'));
+    const jobsName = `${fullname}-sandbox-jobs.${NAMESPACE}`;
+    const podsName = `${fullname}-sandbox-pods.${NAMESPACE}`;
+    const rendered = await policies();
+    expect(rendered.map((m) => `${m.kind}/${m.metadata.name}`).sort()).toEqual([
+      `ValidatingAdmissionPolicy/${jobsName}`,
+      `ValidatingAdmissionPolicy/${podsName}`,
+      `ValidatingAdmissionPolicyBinding/${jobsName}`,
+      `ValidatingAdmissionPolicyBinding/${podsName}`,
+    ]);
+    for (const binding of rendered.filter((m) => m.kind === 'ValidatingAdmissionPolicyBinding'))
+      expect(binding.spec).toEqual({ policyName: binding.metadata.name, validationActions: ['Deny'] });
+    const jobs = find(rendered, 'ValidatingAdmissionPolicy', jobsName) as Policy;
+    const pods = find(rendered, 'ValidatingAdmissionPolicy', podsName) as Policy;
+    for (const policy of [jobs, pods]) {
+      expect(policy.spec.failurePolicy).toBe('Fail');
+      expect(policy.spec.matchConstraints.namespaceSelector).toEqual({
+        matchLabels: { 'kubernetes.io/metadata.name': sandboxNs },
+      });
+      expect(policy.spec.matchConditions).toEqual([
+        {
+          name: 'worker-service-account',
+          expression: `request.userInfo.username == 'system:serviceaccount:${NAMESPACE}:${fullname}-worker'`,
+        },
+      ]);
+    }
+    // Pods themselves only: exec and logs are subresources and stay the worker's.
+    expect(pods.spec.matchConstraints.resourceRules).toEqual([
+      { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'] },
+    ]);
+    const variable = (policy: Policy, name: string) =>
+      policy.spec.variables!.find((v) => v.name === name)!.expression;
+    // The code's default image (config.SANDBOX_IMAGE unset), or the configured one.
+    expect(JSON.parse(variable(jobs, 'allowedImages'))).toEqual([
+      loadConfig({ REDIS_URL: 'redis://x:6379' }).SANDBOX_IMAGE,
+    ]);
+    const configured = (await policies(['config.SANDBOX_IMAGE=registry.example/sandbox:1'])).find(
+      (m) => m.metadata.name === jobsName,
+    ) as Policy;
+    expect(JSON.parse(variable(configured, 'allowedImages'))).toEqual(['registry.example/sandbox:1']);
+    expect(jobs.spec.validations.map((v) => v.expression).join('\n')).toContain(
+      `object.spec.template.spec.?serviceAccountName.orValue('') == '${fullname}-sandbox'`,
+    );
+
+    // Another namespace, same release name: other names, so neither release overwrites the other's.
+    const elsewhere = (await policies([], 'elsewhere')).map((m) => m.metadata.name);
+    expect(elsewhere).toContain(`${fullname}-sandbox-jobs.elsewhere`);
+    expect(elsewhere.filter((name) => rendered.some((m) => m.metadata.name === name))).toEqual([]);
+    expect(await policies(['sandbox.admissionPolicy.enabled=false'])).toEqual([]);
+
+    const leftOut = await helm(
+      templateArgs({
+        set: [
+          'config.SANDBOX_IMAGE=registry.example/sandbox:1',
+          'sandbox.admissionPolicy.allowedImages={other:1}',
+        ],
+      }),
+    );
+    expect(leftOut.code).not.toBe(0);
+    expect(leftOut.stderr).toContain(
+      'sandbox.admissionPolicy.allowedImages ["other:1"] leaves out the image the worker starts sandboxes from (registry.example/sandbox:1',
+    );
   });
 
   test('sharing the release namespace with sandboxes is refused unless explicitly allowed', async () => {
@@ -765,6 +843,9 @@ describe('values that cannot work fail at install with a clear message', () => {
     ],
     [['redis.auth.username=no spaces'], '/redis/auth/username'],
     [['sandbox.namespace=Not_A_Name'], '/sandbox/namespace'],
+    [['sandbox.admissionPolicy.failurePolicy=Maybe'], '/sandbox/admissionPolicy/failurePolicy'],
+    // Rendered into a CEL list literal: a quote would end the string.
+    [["sandbox.admissionPolicy.allowedImages={a'b}"], '/sandbox/admissionPolicy/allowedImages/0'],
   ])('%j', async (set, message) => {
     const result = await helm(templateArgs({ set }));
     expect(result.code).not.toBe(0);
