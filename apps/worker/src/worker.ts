@@ -127,7 +127,7 @@ export async function startWorker(config: Config, baseLogger: Logger): Promise<R
       concurrency: config.WORKER_CONCURRENCY,
       lockDuration: config.WORKER_LOCK_DURATION_MS,
       stalledInterval: config.WORKER_LOCK_DURATION_MS,
-      maxStalledCount: 2,
+      maxStalledCount: config.WORKER_MAX_STALLS,
     },
   );
   worker.on('failed', (job, error) => {

@@ -149,10 +149,16 @@ export const envSchema = z.object({
     600_000,
   ),
   WORKER_HEARTBEAT_TTL_MS: int(
-    "How long a worker's heartbeat lives; sandboxes whose owner has no heartbeat are reaped.",
+    "How long a worker's lease lives; sandboxes whose owner's lease lapsed are reaped, but only by a worker whose own lease has been renewed without a gap for this long.",
     15_000,
     1000,
     600_000,
+  ),
+  WORKER_MAX_STALLS: int(
+    "How often a job may be handed to another worker because its lock lapsed (worker killed, Redis away) before it fails. Counted apart from JOB_ATTEMPTS: a stall is the platform's fault, and a finished run's result is reused on the next delivery.",
+    10,
+    1,
+    1000,
   ),
   JOB_ATTEMPTS: int('Tries per fix job; only platform errors are retried.', 3, 1, 20),
   JOB_BACKOFF_MS: int('First retry delay; doubles on each retry.', 5000, 0, 3_600_000),
