@@ -23,6 +23,17 @@ describe('ci-fixer fix', () => {
     expect(result.patch).toContain('+++ b/src/index.js');
   });
 
+  it('needs no Redis: a REDIS_URL meant for the platform, even a malformed one, does not stop it', () => {
+    const repo = createFixtureRepo('passing');
+    const cli = spawnSync(process.execPath, [CLI, 'fix', repo.path, '--command', 'npm run format:check'], {
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: { ...process.env, REDIS_URL: 'not-a-url' },
+    });
+    expect(cli.stderr).not.toMatch(/REDIS_URL/);
+    expect(cli.stdout).toContain('Result: not_reproducible');
+  });
+
   it('exits non-zero when the result is not fixed', () => {
     const repo = createFixtureRepo('passing');
     const cli = run('fix', repo.path, '--command', 'npm run format:check');

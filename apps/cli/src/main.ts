@@ -57,7 +57,8 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
-  const config = loadConfig();
+  // The CLI talks to no Redis: a REDIS_URL meant for the platform must not stop it.
+  const config = loadConfig({ ...process.env, REDIS_URL: undefined });
   const request = buildRequest(target, values, config.CI_FIXER_REPO_HOSTS);
   // Sandboxes of CLI runs live apart from any worker's, so that neither reaps the other's.
   const driver = await createDriver(config, 'cli');

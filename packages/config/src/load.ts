@@ -34,10 +34,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 function describeIssue(issue: z.core.$ZodIssue, input: Record<string, string>): string {
   const name = String(issue.path[0] ?? '(root)');
   const got = input[name];
-  const allowed = issue.code === 'invalid_value' ? ` (allowed: ${issue.values.join(', ')})` : '';
+  // zod's own text for an enum already lists the values, in its notation; say it once, plainly.
+  const message =
+    issue.code === 'invalid_value' ? `must be one of ${issue.values.join(', ')}` : issue.message;
   // A rejected secret is still a secret (often a real one set in the wrong variable): describe, never echo.
   const shown = isSecretEnvName(name)
     ? `a value of ${got?.length} characters (not shown)`
     : JSON.stringify(got);
-  return `${name}: ${issue.message}${allowed}${got === undefined ? '' : `; got ${shown}`}`;
+  return `${name}: ${message}${got === undefined ? '' : `; got ${shown}`}`;
 }

@@ -40,8 +40,12 @@ describe('loadConfig', () => {
     ['PORT', 'eighty', /PORT: must be a whole number; got "eighty"/],
     ['PORT', '70000', /PORT: must be at most 65535/],
     ['WORKER_CONCURRENCY', '0', /WORKER_CONCURRENCY: must be at least 1/],
-    ['SANDBOX_DRIVER', 'vm', /SANDBOX_DRIVER: .*allowed: local/],
-    ['CI_FIXER_ALLOW_FILE_REPOS', 'yes', /CI_FIXER_ALLOW_FILE_REPOS: .*allowed: true, 1, false, 0/],
+    ['SANDBOX_DRIVER', 'vm', /SANDBOX_DRIVER: must be one of local, docker, kubernetes; got "vm"$/m],
+    [
+      'CI_FIXER_ALLOW_FILE_REPOS',
+      'yes',
+      /CI_FIXER_ALLOW_FILE_REPOS: must be one of true, 1, false, 0; got "yes"/,
+    ],
     ['REDIS_URL', 'http://localhost', /REDIS_URL: must be a redis:\/\/ or rediss:\/\/ URL/],
     ['CI_FIXER_API_TOKEN', 'short', /CI_FIXER_API_TOKEN: must be at least 16 characters/],
     [
