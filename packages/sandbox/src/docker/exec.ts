@@ -29,7 +29,7 @@ import type { ExecOptions, ExecResult } from '../types.ts';
  */
 const MARKER = 'CI_FIXER_EXEC';
 
-/** Killed in the container's main process by `kill -1` when the reaper cannot start (see driver.ts). */
+/** Makes the container's main process kill every command of the sandbox (SUPERVISOR_SCRIPT, driver.ts). */
 export const RESCUE_SIGNAL = 'SIGUSR1';
 
 const REAPER_SCRIPT = `
@@ -272,7 +272,11 @@ async function runScript(
       stream.once('close', resolve);
       stream.once('error', () => resolve());
     });
-    container.modem.demuxStream(stream, sink(stdout, undefined), new Writable({ write: (_c, _e, done) => done() }));
+    container.modem.demuxStream(
+      stream,
+      sink(stdout, undefined),
+      new Writable({ write: (_c, _e, done) => done() }),
+    );
     await ended;
     return { exitCode: await exitCodeOf(exec, false), stdout: stdout.text() };
   } catch {
