@@ -169,6 +169,27 @@ describe('docker driver hardening', () => {
     });
   });
 
+  it('keeps its tmpfs below the memory limit, so that filling them leaves the sandbox working', async () => {
+    // A workspace as large as asked would be memory the OOM killer cannot reclaim: every later command
+    // would be killed. Half the memory for the workspace, an eighth each for /tmp and $HOME.
+    const small = await create({ limits: { memoryBytes: 128 * MB, diskBytes: 1024 * MB } });
+    const df = await run(small, 'df -P /workspace /tmp "$HOME" | tail -n +2');
+    expect(
+      df.stdout
+        .trim()
+        .split('\n')
+        .map((line) => Number(line.split(/\s+/)[1])),
+    ).toEqual([(64 * MB) / 1024, (16 * MB) / 1024, (16 * MB) / 1024]);
+    for (const target of ['/workspace/fill', '/tmp/fill', '"$HOME/fill"']) {
+      const filler = await run(small, `cat /dev/zero > ${target}`);
+      expect(filler.limit).toBe('disk');
+    }
+    expect((await run(small, 'echo alive')).stdout).toBe('alive\n');
+    const hog = await run(small, 'x=a; while true; do x="$x$x"; done');
+    expect(hog.limit).toBe('memory');
+    expect((await run(small, 'echo alive')).stdout).toBe('alive\n');
+  });
+
   it('recovers from a command that holds every pid until its timeout', async () => {
     const full = await create({ limits: { pids: 32 } });
     // The subshell forks sleepers until it cannot, then dies, and `sleep 30` takes its pid: the limit is

@@ -136,8 +136,8 @@ const DEFAULTS = {
  *
  * The container's main process sleeps out `maxLifetimeSeconds` under the engine's init, so a sandbox whose
  * owner died ends by itself, and AutoRemove then deletes it. Everything else runs as execs: unprivileged,
- * no capabilities, read-only root, limits from the spec; the workspace is a tmpfs of `diskBytes`, which
- * (like /tmp and $HOME) counts against the memory limit.
+ * no capabilities, read-only root, limits from the spec. The workspace, /tmp and $HOME are tmpfs, which
+ * count against the memory limit (see tmpfsSizes).
  *
  * Every container has network `none`: only loopback. A sandbox with egress gets a grant on the driver's
  * EgressProxy, whose Unix socket is bind-mounted read-only into it, and socat in the container relays
@@ -230,7 +230,8 @@ export class DockerDriver implements SandboxDriver {
     const engine = await this.detectEngine();
     const limits = { ...this.limits, ...definedLimits(spec.limits) };
     const lifetime = Math.max(1, Math.ceil(spec.maxLifetimeSeconds ?? this.defaultMaxLifetimeSeconds));
-    const tmpfsSize = limits.memoryBytes ? `,size=${limits.memoryBytes}` : '';
+    const sizes = tmpfsSizes(limits);
+    const size = (bytes: number | undefined) => (bytes ? `,size=${bytes}` : '');
     // Docker chowns a tmpfs with uid=/gid=; podman rejects those and has its own option `U`, which chowns
     // the mount to the container's user (docs/podman.md).
     const ownedByUser = engine === 'podman' ? ',U' : `,uid=${this.owner.uid},gid=${this.owner.gid}`;
@@ -268,11 +269,10 @@ export class DockerDriver implements SandboxDriver {
           ...(limits.pids ? { PidsLimit: limits.pids } : {}),
           Tmpfs: {
             // The disk limit: neither engine caps a volume or the container's layer on a common host
-            // (overlay's size option needs xfs with project quotas), a tmpfs has a size. It is memory,
-            // and counts against the memory limit.
-            [DOCKER_WORKDIR]: `rw,nosuid,nodev,exec${limits.diskBytes ? `,size=${limits.diskBytes}` : ''}${ownedByUser}`,
-            '/tmp': `rw,nosuid,nodev,exec,mode=1777${tmpfsSize}`,
-            [this.home]: `rw,nosuid,nodev,exec${tmpfsSize}${ownedByUser}`,
+            // (overlay's size option needs xfs with project quotas), a tmpfs has a size.
+            [DOCKER_WORKDIR]: `rw,nosuid,nodev,exec${size(sizes.workspace)}${ownedByUser}`,
+            '/tmp': `rw,nosuid,nodev,exec,mode=1777${size(sizes.scratch)}`,
+            [this.home]: `rw,nosuid,nodev,exec${size(sizes.scratch)}${ownedByUser}`,
           },
           Mounts: [
             ...(spec.readOnlyHostPaths ?? []).map((hostPath) => hostMount(hostPath, true, id)),
@@ -302,7 +302,11 @@ export class DockerDriver implements SandboxDriver {
       });
     }
     if (egress) await this.awaitRelay(container, id, image);
-    return new DockerSandbox(this, container, id, spec, this.owner, this.defaults, proxyEnv);
+    return new DockerSandbox(this, container, id, spec, this.owner, this.defaults, proxyEnv, [
+      DOCKER_WORKDIR,
+      '/tmp',
+      this.home,
+    ]);
   }
 
   /** Waits until the relay in a new sandbox listens; destroys the sandbox when it cannot. */
@@ -480,6 +484,8 @@ class DockerSandbox implements Sandbox {
     owner: Owner,
     defaults: { timeoutMs: number; maxOutputBytes: number },
     proxyEnv: Record<string, string>,
+    /** Its tmpfs mounts, which a filler may fill. */
+    filesystems: readonly string[],
   ) {
     this.proxyEnv = proxyEnv;
     this.driver = driver;
@@ -489,7 +495,7 @@ class DockerSandbox implements Sandbox {
     this.labels = { ...spec.labels };
     this.owner = owner;
     this.defaults = defaults;
-    this.limits = new LimitProbe(container, DOCKER_WORKDIR);
+    this.limits = new LimitProbe(container, filesystems);
   }
 
   async exec(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
@@ -644,12 +650,30 @@ function reason(error: unknown): string {
   return json?.message ?? (error as Error)?.message ?? String(error);
 }
 
+/**
+ * The sizes of the sandbox's tmpfs mounts. Their pages are charged to the container's memory cgroup and,
+ * without swap, cannot be reclaimed: a memory limit filled with files leaves every later command to the
+ * OOM killer. So together they stay below it, leaving a quarter for processes: the workspace gets
+ * `diskBytes` up to half the memory limit, /tmp and $HOME an eighth each. A filler then meets a full
+ * filesystem (reported as `limit: 'disk'`) and the sandbox goes on working.
+ */
+export function tmpfsSizes(limits: SandboxLimits): { workspace?: number; scratch?: number } {
+  const memory = limits.memoryBytes;
+  if (!memory) return limits.diskBytes ? { workspace: limits.diskBytes } : {};
+  const half = Math.floor(memory / 2);
+  return {
+    workspace: limits.diskBytes ? Math.min(limits.diskBytes, half) : half,
+    scratch: Math.floor(memory / 8),
+  };
+}
+
 function describeLimits(limits: SandboxLimits): string {
+  const { workspace } = tmpfsSizes(limits);
   const parts = [
     limits.cpus ? `${limits.cpus} CPUs` : undefined,
     limits.memoryBytes ? `${Math.round(limits.memoryBytes / 1_048_576)} MiB memory` : undefined,
     limits.pids ? `${limits.pids} processes` : undefined,
-    limits.diskBytes ? `a ${Math.round(limits.diskBytes / 1_048_576)} MiB workspace (tmpfs)` : undefined,
+    workspace ? `a ${Math.round(workspace / 1_048_576)} MiB workspace (tmpfs, in memory)` : undefined,
   ].filter(Boolean);
   return parts.length ? parts.join(', ') : 'none';
 }

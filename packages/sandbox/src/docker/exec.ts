@@ -114,8 +114,8 @@ exit "$code"
 
 /**
  * What a failed command may have met: the kernel's OOM kill count for the container's memory cgroup (v2
- * memory.events, or v1 memory.oom_control; read-only in the container), and the workspace's size and free
- * space in KiB.
+ * memory.events, or v1 memory.oom_control; read-only in the container), and the size and free space in
+ * KiB of each writable filesystem given as an argument (the workspace, /tmp, $HOME).
  */
 const LIMITS_SCRIPT = `
 for file in /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control; do
@@ -123,7 +123,7 @@ for file in /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_contro
   while read -r key value; do [ "$key" = oom_kill ] && echo "oom_kill $value"; done < "$file"
   break
 done
-df -P -k "$1" | tail -n 1
+df -P -k "$@" | tail -n +2
 `;
 
 /** How long a killed command may take to end before its stream is closed from this side. */
@@ -145,30 +145,34 @@ export interface ExecTarget {
 /**
  * Finds out, after a command failed, whether a sandbox limit ended it: an OOM kill in the container since
  * the last look (the count is the container's, so a command that failed while another one in the same
- * sandbox was OOM-killed is reported too), or a full workspace.
+ * sandbox was OOM-killed is reported too), or a full workspace, /tmp or $HOME.
  */
 export class LimitProbe {
   private oomKills = 0;
   private readonly container: Docker.Container;
-  private readonly workdir: string;
+  private readonly filesystems: readonly string[];
 
-  constructor(container: Docker.Container, workdir: string) {
+  constructor(container: Docker.Container, filesystems: readonly string[]) {
     this.container = container;
-    this.workdir = workdir;
+    this.filesystems = filesystems;
   }
 
   async check(): Promise<ExecResult['limit']> {
-    const result = await runScript(this.container, LIMITS_SCRIPT, [this.workdir]);
+    const result = await runScript(this.container, LIMITS_SCRIPT, this.filesystems);
     if (!result) return undefined;
     const oomKills = Number(/^oom_kill (\d+)$/m.exec(result.stdout)?.[1] ?? this.oomKills);
     const oomKilled = oomKills > this.oomKills;
     this.oomKills = Math.max(this.oomKills, oomKills);
     if (oomKilled) return 'memory';
     // df -P: filesystem, size, used, available, capacity, mount point.
-    const fields = result.stdout.trim().split('\n').pop()?.trim().split(/\s+/) ?? [];
-    const [size, available] = [Number(fields[1]), Number(fields[3])];
-    if (size > 0 && available < Math.min(FULL_BELOW_KIB, size / 100)) return 'disk';
-    return undefined;
+    const full = result.stdout
+      .split('\n')
+      .map((line) => line.trim().split(/\s+/))
+      .some(([, size, , available]) => {
+        const [total, free] = [Number(size), Number(available)];
+        return total > 0 && free < Math.min(FULL_BELOW_KIB, total / 100);
+      });
+    return full ? 'disk' : undefined;
   }
 }
 
