@@ -657,7 +657,7 @@ function reason(error: unknown): string {
  * `diskBytes` up to half the memory limit, /tmp and $HOME an eighth each. A filler then meets a full
  * filesystem (reported as `limit: 'disk'`) and the sandbox goes on working.
  */
-export function tmpfsSizes(limits: SandboxLimits): { workspace?: number; scratch?: number } {
+function tmpfsSizes(limits: SandboxLimits): { workspace?: number; scratch?: number } {
   const memory = limits.memoryBytes;
   if (!memory) return limits.diskBytes ? { workspace: limits.diskBytes } : {};
   const half = Math.floor(memory / 2);
