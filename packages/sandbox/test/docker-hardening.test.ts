@@ -135,13 +135,25 @@ describe('docker driver hardening', () => {
 
     it('kills what a command left running when it ends, in its group or out of it', async () => {
       const marker = `4242${process.pid % 1000}`;
+      // In its group, in a session of its own, double-forked, and without the environment marker.
       const script =
         `sleep ${marker}1 & setsid sh -c "sleep ${marker}2" & ` +
-        `(setsid sh -c "sleep ${marker}3 &" &) ; sleep 0.3; echo started`;
+        `(setsid sh -c "sleep ${marker}3 &" &) ; (env -i setsid sleep ${marker}4 &) ; sleep 0.3; echo started`;
       expect((await run(sandbox, script)).stdout).toBe('started\n');
       const left = await run(sandbox, 'cat /proc/[0-9]*/cmdline | tr "\\0" " "');
       expect(left.stdout).toContain('cat');
       expect(left.stdout).not.toContain(`sleep ${marker}`);
+    });
+
+    it("leaves a running command's orphans alone when another command ends", async () => {
+      const marker = `4343${process.pid % 1000}`;
+      const list = 'cat /proc/[0-9]*/cmdline | tr "\\0" " "';
+      const long = run(sandbox, `(setsid sleep ${marker} > /dev/null 2>&1 &); sleep 2; ${list}`);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect((await run(sandbox, 'true')).exitCode).toBe(0);
+      expect((await long).stdout).toContain(`sleep ${marker}`);
+      // Its own end takes them.
+      expect((await run(sandbox, list)).stdout).not.toContain(`sleep ${marker}`);
     });
 
     it('says so when the workspace is full, and the next command works', async () => {

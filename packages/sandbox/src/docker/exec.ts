@@ -15,13 +15,16 @@ import type { ExecOptions, ExecResult } from '../types.ts';
  * `setsid`, in a session and process group of its own, waits for it, and then kills what it left behind:
  * first the whole group with one kill(2), which the kernel delivers to every member at once, so a fork
  * bomb cannot outrun it and it needs no free pid; then, walking /proc with shell builtins only, what is
- * still in the command's session, and every orphan that carries the command's marker (below) with its
- * session: that catches children that called setsid themselves, or double-forked.
+ * still in the command's session, and every orphan (a process the init adopted, outside the main
+ * process's session) with its session: that catches children that called setsid themselves, or
+ * double-forked. While another exec runs in the sandbox (a process whose parent is outside the container,
+ * as every exec's is), only orphans that carry this command's marker (below) are its own.
  *
  * Every command carries a marker in its environment, `CI_FIXER_EXEC=<random id>`, which its children
  * inherit. On a timeout or abort a second exec (REAPER_SCRIPT) kills every process group and session that
- * holds a process with the marker. A process that both scrubbed its environment and started a session of
- * its own escapes until the sandbox is destroyed, which kills the whole container.
+ * holds a process with the marker, and, when no other exec runs, every orphan. So a process that both
+ * scrubbed its environment and started a session of its own escapes only while commands run
+ * concurrently, until the next command ends alone or the sandbox is destroyed.
  *
  * At the pids limit no exec can start, so neither can the reaper. Then the driver signals the container's
  * main process (SUPERVISOR_SCRIPT in driver.ts), which is already running: it kills every process of the
@@ -34,21 +37,33 @@ export const RESCUE_SIGNAL = 'SIGUSR1';
 
 const REAPER_SCRIPT = `
 marker="${MARKER}=$1"
+# Another exec than the command's own and this one (parent 0: outside the container, like every exec's)?
+alone=1
+for dir in /proc/[0-9]*; do
+  case "\${dir#/proc/}" in 1 | $$) continue ;; esac
+  read -r stat 2>/dev/null < "$dir/stat" || continue
+  set -- \${stat##*) }
+  [ "$2" = 0 ] && ! grep -qs "$marker" "$dir/environ" && alone=
+done
 round=0
 while [ $round -lt 10 ]; do
   round=$((round + 1))
   sids=" "
   for dir in /proc/[0-9]*; do
     [ "\${dir#/proc/}" = $$ ] && continue
-    # Not -F: busybox's fixed-string search stops at the first NUL of environ. The marker has no
-    # regex metacharacters.
-    grep -qs "$marker" "$dir/environ" || continue
     read -r stat 2>/dev/null < "$dir/stat" || continue
     set -- \${stat##*) }
-    # Its whole process group at once, so that a fork bomb in it cannot refill what is killed. Never
-    # group or session 0 or 1: that would be the container's init and main process, the whole sandbox.
-    case "$3" in 0 | 1) ;; *) kill -KILL -"$3" 2>/dev/null ;; esac
-    case "$4" in 0 | 1) ;; *) sids="$sids$4 " ;; esac
+    # Never session 0 or 1: the container's init and main process, the whole sandbox.
+    case "$4" in 0 | 1) continue ;; esac
+    # An orphan, when no other exec could own it, or a process with the marker. Not -F: busybox's
+    # fixed-string search stops at the first NUL of environ; the marker has no regex metacharacters.
+    if [ -n "$alone" ] && [ "$2" = 1 ] && [ "$1" != Z ]; then :
+    elif grep -qs "$marker" "$dir/environ"; then :
+    else continue
+    fi
+    # Its whole process group at once, so that a fork bomb in it cannot refill what is killed.
+    kill -KILL -"$3" 2>/dev/null
+    sids="$sids$4 "
   done
   [ "$sids" = " " ] && exit 0
   for dir in /proc/[0-9]*; do
@@ -66,8 +81,8 @@ exit 1
 /**
  * The exec's process: changes to the working directory (so a missing one reads as such), runs argv in a
  * session of its own and, once it ends, kills what it left (see above). Builtins only after the command
- * started (read, kill, case), because at the pids limit nothing can fork: grep runs only for an orphan
- * outside the main process's session, once the command's group is gone. Exits with the command's status.
+ * started (read, kill, case), because at the pids limit nothing can fork: grep runs only while another
+ * exec runs, for an orphan, once the command's group is gone. Exits with the command's status.
  */
 const START_SCRIPT = `
 cd "$1" || exit 1
@@ -82,6 +97,14 @@ cmd=$!
 wait "$cmd" 2> /dev/null
 code=$?
 kill -KILL -"$cmd" 2> /dev/null
+# Another exec running (parent 0: outside the container, like this shell's)? Then orphans may be its.
+alone=1
+for dir in /proc/[0-9]*; do
+  case "\${dir#/proc/}" in 1 | $$) continue ;; esac
+  read -r stat 2> /dev/null < "$dir/stat" || continue
+  set -- \${stat##*) }
+  [ "$2" = 0 ] && alone=
+done
 round=0
 while [ $round -lt 50 ]; do
   round=$((round + 1))
@@ -95,8 +118,8 @@ while [ $round -lt 50 ]; do
     [ "$1" = Z ] && continue
     if [ "$4" = "$cmd" ]; then
       kill -KILL "\${dir#/proc/}" 2> /dev/null && found=1
-    elif [ "$2" = 1 ] && [ "$4" != 0 ] && [ "$4" != 1 ] && grep -qs "$marker" "$dir/environ"; then
-      sids="$sids$4 "
+    elif [ "$2" = 1 ] && [ "$4" != 0 ] && [ "$4" != 1 ]; then
+      if [ -n "$alone" ] || grep -qs "$marker" "$dir/environ"; then sids="$sids$4 "; fi
     fi
   done
   if [ "$sids" != " " ]; then
