@@ -253,10 +253,12 @@ describe('hostile repository code on the docker driver', () => {
     table.record('disk filler', filler.limit === 'disk' ? 'blocked' : 'allowed');
   });
 
-  it('leaves no process running after a command, even one that left its session', async () => {
+  it('leaves no process running after a command, even one that left its session and cleared its environment', async () => {
     const marker = `31338${process.pid % 1000}`;
     const started = await sh(
-      `sleep ${marker}1 & setsid sleep ${marker}2 > /dev/null 2>&1 < /dev/null & disown; echo started`,
+      `sleep ${marker}1 & setsid sleep ${marker}2 > /dev/null 2>&1 < /dev/null & disown; ` +
+        // Double-forked, in a session of its own, with the environment (and its marker) cleared.
+        `(env -i setsid sleep ${marker}3 > /dev/null 2>&1 < /dev/null &); echo started`,
     );
     expect(started.stdout).toBe('started\n');
     const left = spawnSync('pgrep', ['-f', `sleep ${marker}`], { encoding: 'utf8' });
