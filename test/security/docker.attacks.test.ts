@@ -97,7 +97,7 @@ describe('hostile repository code on the docker driver', () => {
     ({ driver } = await dockerTarget({
       image: EGRESS_IMAGE,
       egressDir: mkdtempSync(path.join(os.tmpdir(), 'cif-docker-egress-')),
-      limits: { pids: 64, memoryBytes: 128 * 1_048_576, cpus: 1 },
+      limits: { pids: 64, memoryBytes: 128 * 1_048_576, cpus: 1, diskBytes: 32 * 1_048_576 },
     }));
     sandbox = await create();
     neighbour = await create();
@@ -208,28 +208,62 @@ describe('hostile repository code on the docker driver', () => {
     table.record("read another tenant's workspace", 'blocked');
   });
 
-  it('ends a fork bomb at its pids limit and timeout, and the sandbox still works', async () => {
-    // A sandbox of its own: what the bomb leaves at the pids limit is gone only with its container.
+  it.each([
+    ['fork bomb', 'bomb() { bomb | bomb & }; bomb; sleep 30'],
+    // Never lets go: every process keeps forking, so the sandbox stays at its limit until killed.
+    ['fork bomb holding the pids limit', 'perl -e "fork while 1"'],
+  ])('ends a %s at its pids limit and timeout, and the sandbox still works', async (attack, script) => {
     const bombed = await create();
     try {
-      const bomb = await sh('bomb() { bomb | bomb & }; bomb; sleep 30', 5_000, bombed);
+      const bomb = await sh(script, 5_000, bombed);
       expect(bomb.timedOut).toBe(true);
+      const after = await sh('echo alive; ls /proc | grep -cE "^[0-9]+$"', 20_000, bombed);
+      expect(after.stdout.split('\n')[0]).toBe('alive');
+      // Nothing of the bomb is left: the init, the main process and this command's few.
+      expect(Number(after.stdout.split('\n')[1])).toBeLessThan(10);
+      table.record(attack, after.exitCode === 0 ? 'blocked' : 'allowed');
     } finally {
       await bombed.destroy();
     }
     // The limit is the container's: the other sandboxes never noticed.
     expect((await sh('echo alive')).stdout).toBe('alive\n');
     expect((await sh('echo alive', 20_000, neighbour)).stdout).toBe('alive\n');
-    table.record('fork bomb', 'blocked');
   });
 
-  it('ends a memory hog at the memory limit', async () => {
+  it('ends a memory hog with the memory limit named, and the sandbox still works', async () => {
     const hog = await sandbox.exec(
       ['node', '-e', 'const keep = []; for (;;) keep.push(Buffer.alloc(16 * 1048576, 1));'],
       { timeoutMs: 60_000 },
     );
     expect(hog.exitCode).toBe(137);
-    table.record('memory hog', 'blocked');
+    expect(hog.limit).toBe('memory');
+    expect((await sh('echo alive')).stdout).toBe('alive\n');
+    table.record('memory hog', hog.limit === 'memory' ? 'blocked' : 'allowed');
+  });
+
+  it('stops a disk filler at the workspace limit with the limit named, and the sandbox still works', async () => {
+    const filler = await sh('head -c 1000000000 /dev/zero > big.bin; echo "exit $?" >&2; exit 1');
+    expect(filler.stderr).toMatch(/no space left on device/i);
+    expect(filler.limit).toBe('disk');
+    // Never more than the workspace's size was written (df -P counts 1024-byte blocks).
+    const size = await sh('stat -c %s big.bin; df -P /workspace | tail -n 1');
+    expect(Number(size.stdout.split('\n')[0])).toBeLessThanOrEqual(32 * 1_048_576);
+    expect((await sh('rm big.bin && echo freed')).stdout).toBe('freed\n');
+    expect((await sh('echo alive', 20_000, neighbour)).stdout).toBe('alive\n');
+    table.record('disk filler', filler.limit === 'disk' ? 'blocked' : 'allowed');
+  });
+
+  it('leaves no process running after a command, even one that left its session and cleared its environment', async () => {
+    const marker = `31338${process.pid % 1000}`;
+    const started = await sh(
+      `sleep ${marker}1 & setsid sleep ${marker}2 > /dev/null 2>&1 < /dev/null & disown; ` +
+        // Double-forked, in a session of its own, with the environment (and its marker) cleared.
+        `(env -i setsid sleep ${marker}3 > /dev/null 2>&1 < /dev/null &); echo started`,
+    );
+    expect(started.stdout).toBe('started\n');
+    const left = spawnSync('pgrep', ['-f', `sleep ${marker}`], { encoding: 'utf8' });
+    expect(left.stdout.trim()).toBe('');
+    table.record('background process outlives its command', left.stdout.trim() ? 'allowed' : 'blocked');
   });
 
   it('leaves no process running after destroy, even one that left its session', async () => {

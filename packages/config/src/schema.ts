@@ -280,7 +280,7 @@ export const envSchema = z.object({
     1_000_000,
   ),
   SANDBOX_DISK_MB: int(
-    'Disk one sandbox may fill: the largest file a command may write on the local driver (RLIMIT_FSIZE).',
+    'Disk one sandbox may fill: the largest file a command may write on the local driver (RLIMIT_FSIZE); docker: the workspace tmpfs, at most half of SANDBOX_MEMORY_MB.',
     SANDBOX_DEFAULTS.limits.diskMb,
     16,
     10_485_760,

@@ -34,6 +34,7 @@ export async function createDriver(config: Config, deployment: string): Promise<
           cpus: config.SANDBOX_CPUS,
           memoryBytes: config.SANDBOX_MEMORY_MB * 1_048_576,
           pids: config.SANDBOX_PIDS,
+          diskBytes: config.SANDBOX_DISK_MB * 1_048_576,
         },
         defaultTimeoutMs: config.SANDBOX_COMMAND_TIMEOUT_SECONDS * 1000,
         defaultMaxOutputBytes: config.SANDBOX_MAX_OUTPUT_BYTES,

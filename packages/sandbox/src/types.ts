@@ -65,8 +65,11 @@ export interface ExecResult {
   stderrTruncated: boolean;
   timedOut: boolean;
   aborted: boolean;
-  /** A sandbox limit that ended the command (the kernel's OOM killer, the file-size limit), when known. */
-  limit?: 'memory' | 'file size';
+  /**
+   * A sandbox limit that ended the command, when known: the kernel's OOM killer (`memory`), the per-file
+   * size limit (`file size`, local), or a full workspace (`disk`, container drivers).
+   */
+  limit?: 'memory' | 'file size' | 'disk';
   durationMs: number;
 }
 

@@ -77,7 +77,7 @@ describe('docker driver hardening', () => {
   describe('in a default sandbox', () => {
     let sandbox: Sandbox;
     beforeAll(async () => {
-      sandbox = await create({ limits: { memoryBytes: 256 * MB, pids: 128, cpus: 0.5 } });
+      sandbox = await create({ limits: { memoryBytes: 256 * MB, pids: 128, cpus: 0.5, diskBytes: 64 * MB } });
     });
 
     it('runs as uid 1000 with no effective capabilities', async () => {
@@ -98,13 +98,16 @@ describe('docker driver hardening', () => {
       expect(writable.stderr).toBe('');
     });
 
-    it('applies memory, cpu and pids limits', async () => {
+    it('applies memory, cpu, pids and disk limits', async () => {
       const info = await driver.docker.getContainer(sandbox.id).inspect();
       expect(info.HostConfig.Memory).toBe(256 * MB);
       expect(info.HostConfig.MemorySwap).toBe(256 * MB);
       expect(info.HostConfig.PidsLimit).toBe(128);
       expect(info.HostConfig.NanoCpus).toBe(500_000_000);
       expect(info.HostConfig.ReadonlyRootfs).toBe(true);
+      // The workspace is a tmpfs of diskBytes, as the kernel reports it from inside (df -P: 1024-blocks).
+      const df = await run(sandbox, 'df -P /workspace | tail -n 1');
+      expect(df.stdout.trim().split(/\s+/).slice(0, 2)).toEqual(['tmpfs', String((64 * MB) / 1024)]);
     });
 
     it('starts commands with the spec environment only, not the worker one', async () => {
@@ -130,10 +133,89 @@ describe('docker driver hardening', () => {
       expect((await sandbox.readFile('escaped')).length).toBe(before);
     });
 
+    it('kills what a command left running when it ends, in its group or out of it', async () => {
+      const marker = `4242${process.pid % 1000}`;
+      // In its group, in a session of its own, double-forked, and without the environment marker.
+      const script =
+        `sleep ${marker}1 & setsid sh -c "sleep ${marker}2" & ` +
+        `(setsid sh -c "sleep ${marker}3 &" &) ; (env -i setsid sleep ${marker}4 &) ; sleep 0.3; echo started`;
+      expect((await run(sandbox, script)).stdout).toBe('started\n');
+      const left = await run(sandbox, 'cat /proc/[0-9]*/cmdline | tr "\\0" " "');
+      expect(left.stdout).toContain('cat');
+      expect(left.stdout).not.toContain(`sleep ${marker}`);
+    });
+
+    it("leaves a running command's orphans alone when another command ends", async () => {
+      const marker = `4343${process.pid % 1000}`;
+      const list = 'cat /proc/[0-9]*/cmdline | tr "\\0" " "';
+      const long = run(sandbox, `(setsid sleep ${marker} > /dev/null 2>&1 &); sleep 2; ${list}`);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect((await run(sandbox, 'true')).exitCode).toBe(0);
+      expect((await long).stdout).toContain(`sleep ${marker}`);
+      // Its own end takes them.
+      expect((await run(sandbox, list)).stdout).not.toContain(`sleep ${marker}`);
+    });
+
+    it('says so when the workspace is full, and the next command works', async () => {
+      const filler = await run(sandbox, 'dd if=/dev/zero of=/workspace/fill bs=1048576 count=1000');
+      expect(filler.exitCode).not.toBe(0);
+      expect(filler.stderr).toMatch(/no space left/i);
+      expect(filler.limit).toBe('disk');
+      expect((await run(sandbox, 'rm /workspace/fill && echo freed')).stdout).toBe('freed\n');
+      // A plain failure with room left names no limit.
+      expect((await run(sandbox, 'exit 3')).limit).toBeUndefined();
+    });
+
+    it('names the memory limit when the OOM killer ended a command, and the next command works', async () => {
+      const hog = await run(sandbox, 'x=a; while true; do x="$x$x"; done');
+      expect(hog.exitCode).toBe(137);
+      expect(hog.limit).toBe('memory');
+      expect((await run(sandbox, 'echo alive')).stdout).toBe('alive\n');
+      // The kill is counted once: a later failure is not blamed on it.
+      expect((await run(sandbox, 'exit 3')).limit).toBeUndefined();
+    });
+
     it('refuses paths outside the workspace', async () => {
       await expect(sandbox.writeFile('../etc/passwd', 'x')).rejects.toThrow(/outside the sandbox workspace/);
       await expect(sandbox.readFile('/etc/passwd')).rejects.toThrow(/outside the sandbox workspace/);
     });
+  });
+
+  it('keeps its tmpfs below the memory limit, so that filling them leaves the sandbox working', async () => {
+    // A workspace as large as asked would be memory the OOM killer cannot reclaim: every later command
+    // would be killed. Half the memory for the workspace, an eighth each for /tmp and $HOME.
+    const small = await create({ limits: { memoryBytes: 128 * MB, diskBytes: 1024 * MB } });
+    const df = await run(small, 'df -P /workspace /tmp "$HOME" | tail -n +2');
+    expect(
+      df.stdout
+        .trim()
+        .split('\n')
+        .map((line) => Number(line.split(/\s+/)[1])),
+    ).toEqual([(64 * MB) / 1024, (16 * MB) / 1024, (16 * MB) / 1024]);
+    for (const target of ['/workspace/fill', '/tmp/fill', '"$HOME/fill"']) {
+      const filler = await run(small, `cat /dev/zero > ${target}`);
+      expect(filler.limit).toBe('disk');
+    }
+    expect((await run(small, 'echo alive')).stdout).toBe('alive\n');
+    const hog = await run(small, 'x=a; while true; do x="$x$x"; done');
+    expect(hog.limit).toBe('memory');
+    expect((await run(small, 'echo alive')).stdout).toBe('alive\n');
+  });
+
+  it('recovers from a command that holds every pid until its timeout', async () => {
+    const full = await create({ limits: { pids: 32 } });
+    // The subshell forks sleepers until it cannot, then dies, and `sleep 30` takes its pid: the limit is
+    // reached and stays reached, so no exec, not even the reaper, can start until something is killed.
+    const hold = await full.exec(['sh', '-c', '(while true; do sleep 1000 & done) 2> /dev/null; sleep 30'], {
+      timeoutMs: 1000,
+    });
+    expect(hold.timedOut).toBe(true);
+    // Every later command runs, and the holders are gone: the init, the main process and this command.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const next = await run(full, 'echo alive; ls -d /proc/[0-9]* | wc -l');
+      expect(next.stdout.split('\n')[0]).toBe('alive');
+      expect(Number(next.stdout.split('\n')[1])).toBeLessThan(10);
+    }
   });
 
   it('mounts read-only host paths at the same path', async () => {

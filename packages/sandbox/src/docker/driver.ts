@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { EGRESS_RELAY_PORT, proxyEnvironment } from '../egress/environment.ts';
 import { EgressProxy, type EgressGrant } from '../egress/proxy.ts';
+import { SANDBOX_DEFAULTS } from '../defaults.ts';
 import { assertValidLabels, LABELS, matchesSelector } from '../labels.ts';
 import {
   SandboxError,
@@ -19,7 +20,7 @@ import {
   type SandboxSpec,
 } from '../types.ts';
 import { firstEntry, insideWorkdir, tarOfFile, type Owner } from './archive.ts';
-import { runExec } from './exec.ts';
+import { LimitProbe, RESCUE_SIGNAL, runExec } from './exec.ts';
 
 export interface DockerDriverOptions {
   /**
@@ -57,11 +58,45 @@ const SOCKET_IN_SANDBOX = '/run/ci-fixer/egress.sock';
 const SOCKET_NAME = /^egress-(\d+)-[0-9a-f]{8}\.sock$/;
 
 /**
- * The main process of a sandbox with egress: socat relays 127.0.0.1:RELAY_PORT, inside the container's
- * own (network none) namespace, to the proxy's socket; then the lifetime sleep, as without egress. The
- * engine's init reaps socat's children.
+ * The container's main process, under the engine's init (which reaps orphans): it sleeps out the
+ * sandbox's lifetime, then ends, and the container with it. With egress ($2, the proxy's socket inside),
+ * socat relays 127.0.0.1:RELAY_PORT, in the container's own (network none) namespace, to that socket.
+ *
+ * On RESCUE_SIGNAL (forwarded by the init) it kills every other process of the sandbox with one kill(-1),
+ * which spares only itself and the init and which a fork bomb cannot outrun, then restarts the relay:
+ * the driver's last resort when the pids limit leaves no room for the exec that would end one command.
+ * It forks nothing until the kill is done; a shell runs a trap only between commands, so the lifetime
+ * sleep runs in the background and the shell waits in `wait`, which a signal interrupts.
  */
-const RELAY_SCRIPT = `socat TCP-LISTEN:${EGRESS_RELAY_PORT},bind=127.0.0.1,reuseaddr,fork "UNIX-CONNECT:$1" & exec sleep "$2"`;
+const SUPERVISOR_SCRIPT = `
+relay() { [ -z "$socket" ] || socat TCP-LISTEN:${EGRESS_RELAY_PORT},bind=127.0.0.1,reuseaddr,fork "UNIX-CONNECT:$socket" & }
+rescue() {
+  kill -KILL -1 2> /dev/null
+  # The killed hold their pids until the init has reaped them, and a shell that cannot fork exits (and
+  # the sandbox with it): wait, with builtins, until only the init and this shell's own children are left.
+  i=0
+  while [ $i -lt 100000 ]; do
+    i=$((i + 1))
+    busy=
+    for dir in /proc/[0-9]*; do
+      case "\${dir#/proc/}" in 1 | $$) continue ;; esac
+      read -r stat 2> /dev/null < "$dir/stat" || continue
+      set -- \${stat##*) }
+      [ "$2" = $$ ] || { busy=1; break; }
+    done
+    [ -z "$busy" ] && break
+  done
+  relay
+}
+socket=$2
+end=$(($(date +%s) + $1))
+trap rescue ${RESCUE_SIGNAL.replace(/^SIG/, '')}
+relay
+while now=$(date +%s) && [ "$now" -lt "$end" ]; do
+  sleep $((end - now)) &
+  wait $!
+done
+`;
 
 /** Exits 0 once the relay listens, 3 when the image has no socat, 4 when it never starts listening. */
 const RELAY_CHECK_SCRIPT = `
@@ -85,7 +120,12 @@ const DEFAULTS = {
   image: 'ci-fixer/sandbox:latest',
   user: '1000:1000',
   home: '/home/sandbox',
-  limits: { cpus: 2, memoryBytes: 4096 * 1_048_576, pids: 1024 },
+  limits: {
+    cpus: SANDBOX_DEFAULTS.limits.cpus,
+    memoryBytes: SANDBOX_DEFAULTS.limits.memoryMb * 1_048_576,
+    pids: SANDBOX_DEFAULTS.limits.pids,
+    diskBytes: SANDBOX_DEFAULTS.limits.diskMb * 1_048_576,
+  },
   timeoutMs: 15 * 60_000,
   maxOutputBytes: 1_048_576,
   maxLifetimeSeconds: 6 * 3600,
@@ -94,9 +134,10 @@ const DEFAULTS = {
 /**
  * One container per sandbox, through the Docker Engine API (Docker, or podman's compatible service).
  *
- * The container's main process is `sleep <maxLifetimeSeconds>` under the engine's init, so a sandbox whose
- * owner died ends by itself, and AutoRemove then deletes it with its anonymous workspace volume. Everything
- * else runs as execs: unprivileged, no capabilities, read-only root, limits from the spec.
+ * The container's main process sleeps out `maxLifetimeSeconds` under the engine's init, so a sandbox whose
+ * owner died ends by itself, and AutoRemove then deletes it. Everything else runs as execs: unprivileged,
+ * no capabilities, read-only root, limits from the spec. The workspace, /tmp and $HOME are tmpfs, which
+ * count against the memory limit (see tmpfsSizes).
  *
  * Every container has network `none`: only loopback. A sandbox with egress gets a grant on the driver's
  * EgressProxy, whose Unix socket is bind-mounted read-only into it, and socat in the container relays
@@ -187,9 +228,10 @@ export class DockerDriver implements SandboxDriver {
     // The engine refuses a bind mount whose source is missing; the cache outlives sandboxes, so make it here.
     if (spec.cacheDir) await mkdir(spec.cacheDir, { recursive: true, mode: 0o777 });
     const engine = await this.detectEngine();
-    const limits = { ...this.limits, ...spec.limits };
+    const limits = { ...this.limits, ...definedLimits(spec.limits) };
     const lifetime = Math.max(1, Math.ceil(spec.maxLifetimeSeconds ?? this.defaultMaxLifetimeSeconds));
-    const tmpfsSize = limits.memoryBytes ? `,size=${limits.memoryBytes}` : '';
+    const sizes = tmpfsSizes(limits);
+    const size = (bytes: number | undefined) => (bytes ? `,size=${bytes}` : '');
     // Docker chowns a tmpfs with uid=/gid=; podman rejects those and has its own option `U`, which chowns
     // the mount to the container's user (docs/podman.md).
     const ownedByUser = engine === 'podman' ? ',U' : `,uid=${this.owner.uid},gid=${this.owner.gid}`;
@@ -201,12 +243,8 @@ export class DockerDriver implements SandboxDriver {
       .createContainer({
         name: id,
         Image: image,
-        ...(egress
-          ? {
-              Entrypoint: ['sh', '-c', RELAY_SCRIPT, 'ci-fixer-relay', SOCKET_IN_SANDBOX, String(lifetime)],
-              Cmd: [],
-            }
-          : { Entrypoint: ['sleep'], Cmd: [String(lifetime)] }),
+        Entrypoint: ['sh', '-c', SUPERVISOR_SCRIPT, 'ci-fixer-init'],
+        Cmd: [String(lifetime), egress ? SOCKET_IN_SANDBOX : ''],
         User: this.user,
         WorkingDir: DOCKER_WORKDIR,
         Labels: { ...spec.labels },
@@ -218,9 +256,6 @@ export class DockerDriver implements SandboxDriver {
           // Last, so that nothing in the spec can point commands past the proxy.
           ...proxyEnv,
         }).map(([key, value]) => `${key}=${value}`),
-        // An anonymous volume: disk, not memory, for the repository and its dependencies; the engine
-        // copies the image's /workspace (owner included) into it, and removes it with the container.
-        Volumes: { [DOCKER_WORKDIR]: {} },
         HostConfig: {
           Init: true,
           AutoRemove: true,
@@ -233,8 +268,11 @@ export class DockerDriver implements SandboxDriver {
           ...(limits.cpus ? { NanoCpus: Math.round(limits.cpus * 1e9) } : {}),
           ...(limits.pids ? { PidsLimit: limits.pids } : {}),
           Tmpfs: {
-            '/tmp': `rw,nosuid,nodev,exec,mode=1777${tmpfsSize}`,
-            [this.home]: `rw,nosuid,nodev,exec${tmpfsSize}${ownedByUser}`,
+            // The disk limit: neither engine caps a volume or the container's layer on a common host
+            // (overlay's size option needs xfs with project quotas), a tmpfs has a size.
+            [DOCKER_WORKDIR]: `rw,nosuid,nodev,exec${size(sizes.workspace)}${ownedByUser}`,
+            '/tmp': `rw,nosuid,nodev,exec,mode=1777${size(sizes.scratch)}`,
+            [this.home]: `rw,nosuid,nodev,exec${size(sizes.scratch)}${ownedByUser}`,
           },
           Mounts: [
             ...(spec.readOnlyHostPaths ?? []).map((hostPath) => hostMount(hostPath, true, id)),
@@ -264,7 +302,11 @@ export class DockerDriver implements SandboxDriver {
       });
     }
     if (egress) await this.awaitRelay(container, id, image);
-    return new DockerSandbox(this, container, id, spec, this.owner, this.defaults, proxyEnv);
+    return new DockerSandbox(this, container, id, spec, this.owner, this.defaults, proxyEnv, [
+      DOCKER_WORKDIR,
+      '/tmp',
+      this.home,
+    ]);
   }
 
   /** Waits until the relay in a new sandbox listens; destroys the sandbox when it cannot. */
@@ -350,7 +392,7 @@ export class DockerDriver implements SandboxDriver {
     this.grants.delete(id);
     const container = this.docker.getContainer(id);
     try {
-      // `v` removes the anonymous workspace volume with it.
+      // `v` removes the anonymous volumes the image may declare with it.
       await container.remove({ force: true, v: true });
     } catch (error) {
       const status = statusOf(error);
@@ -431,6 +473,7 @@ class DockerSandbox implements Sandbox {
   private readonly defaults: { timeoutMs: number; maxOutputBytes: number };
   private readonly running = new Set<() => void>();
   private readonly proxyEnv: Record<string, string>;
+  private readonly limits: LimitProbe;
   private destroyed = false;
 
   constructor(
@@ -441,6 +484,8 @@ class DockerSandbox implements Sandbox {
     owner: Owner,
     defaults: { timeoutMs: number; maxOutputBytes: number },
     proxyEnv: Record<string, string>,
+    /** Its tmpfs mounts, which a filler may fill. */
+    filesystems: readonly string[],
   ) {
     this.proxyEnv = proxyEnv;
     this.driver = driver;
@@ -450,6 +495,7 @@ class DockerSandbox implements Sandbox {
     this.labels = { ...spec.labels };
     this.owner = owner;
     this.defaults = defaults;
+    this.limits = new LimitProbe(container, filesystems);
   }
 
   async exec(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
@@ -458,7 +504,13 @@ class DockerSandbox implements Sandbox {
     const cwd = path.posix.resolve(this.workdir, options.cwd ?? '.');
     try {
       return await runExec(
-        { container: this.container, cwd, defaults: this.defaults },
+        {
+          container: this.container,
+          cwd,
+          defaults: this.defaults,
+          limits: this.limits,
+          rescue: () => this.rescue(),
+        },
         argv,
         // The proxy variables last, so that a command's own env cannot point it past the proxy.
         { ...options, env: { ...options.env, ...this.proxyEnv } },
@@ -539,6 +591,14 @@ class DockerSandbox implements Sandbox {
     await this.driver.destroy(this.id);
   }
 
+  /**
+   * Ends every command of the sandbox through its main process (see SUPERVISOR_SCRIPT), for when no exec
+   * can start to end one of them. A container already gone has nothing left to end.
+   */
+  private async rescue(): Promise<void> {
+    await this.container.kill({ signal: RESCUE_SIGNAL }).catch(() => {});
+  }
+
   private assertUsable(): void {
     if (this.destroyed) throw new SandboxError('sandbox is destroyed', { sandboxId: this.id });
   }
@@ -590,13 +650,37 @@ function reason(error: unknown): string {
   return json?.message ?? (error as Error)?.message ?? String(error);
 }
 
+/**
+ * The sizes of the sandbox's tmpfs mounts. Their pages are charged to the container's memory cgroup and,
+ * without swap, cannot be reclaimed: a memory limit filled with files leaves every later command to the
+ * OOM killer. So together they stay below it, leaving a quarter for processes: the workspace gets
+ * `diskBytes` up to half the memory limit, /tmp and $HOME an eighth each. A filler then meets a full
+ * filesystem (reported as `limit: 'disk'`) and the sandbox goes on working.
+ */
+function tmpfsSizes(limits: SandboxLimits): { workspace?: number; scratch?: number } {
+  const memory = limits.memoryBytes;
+  if (!memory) return limits.diskBytes ? { workspace: limits.diskBytes } : {};
+  const half = Math.floor(memory / 2);
+  return {
+    workspace: limits.diskBytes ? Math.min(limits.diskBytes, half) : half,
+    scratch: Math.floor(memory / 8),
+  };
+}
+
 function describeLimits(limits: SandboxLimits): string {
+  const { workspace } = tmpfsSizes(limits);
   const parts = [
     limits.cpus ? `${limits.cpus} CPUs` : undefined,
     limits.memoryBytes ? `${Math.round(limits.memoryBytes / 1_048_576)} MiB memory` : undefined,
     limits.pids ? `${limits.pids} processes` : undefined,
+    workspace ? `a ${Math.round(workspace / 1_048_576)} MiB workspace (tmpfs, in memory)` : undefined,
   ].filter(Boolean);
   return parts.length ? parts.join(', ') : 'none';
+}
+
+/** The limits a spec gives, without the keys it names but leaves undefined (those keep the default). */
+function definedLimits(limits: SandboxLimits | undefined): SandboxLimits {
+  return Object.fromEntries(Object.entries(limits ?? {}).filter(([, value]) => value !== undefined));
 }
 
 function isAlive(pid: number): boolean {
