@@ -178,7 +178,6 @@ export function valuesSchema(): JsonSchema {
         image,
         replicaCount: int(1),
         port: int(1, 65535),
-        shutdownDelaySeconds: int(0, 600),
         service: obj({
           type: { enum: ['ClusterIP', 'NodePort', 'LoadBalancer'] },
           port: int(1, 65535),

@@ -682,7 +682,7 @@ beforeAll(async () => {
         .join(','),
       K8S_TOLERATIONS: JSON.stringify([REAL_NODE.toleration]),
       // The node has this machine's 2 cores and runs other tests' sandboxes too.
-      SANDBOX_CPUS: 0.5,
+      SANDBOX_CPUS: '0.5', // a string in the values schema (the code reads a decimal)
       SANDBOX_MEMORY_MB: 1024,
       K8S_EPHEMERAL_STORAGE_MB: 2048,
       // The git stand-in's certificate is made for this run, and the sandbox image trusts public CAs only
@@ -758,6 +758,7 @@ describe('the chart on the real node', () => {
   let apiPodUid: string;
   let token: string;
   let jobId: string;
+  let sandboxSeen = false;
 
   test('install: API, worker and Redis run on the real node, Ready through their own probes', async () => {
     const t0 = Date.now();
@@ -822,6 +823,7 @@ describe('the chart on the real node', () => {
     );
     expect(view.steps.filter((step) => step.stage === 'verifying').at(-1)!.exitCode).toBe(0);
     expect([...sandboxNodes.values()].length, 'a sandbox pod was seen').toBeGreaterThan(0);
+    sandboxSeen = true;
     expect(new Set(sandboxNodes.values())).toEqual(new Set([nodeName]));
     // The clone and the install came from a pod (a bridge address other than the node's own).
     const fromPods = (hits: Hit[]) => hits.filter((hit) => hit.from.replace(/^::ffff:/, '') !== nodeIp);
@@ -909,6 +911,7 @@ describe('the chart on the real node', () => {
   }, 720_000);
 
   test('leaves no sandbox Job behind', async () => {
+    expect(sandboxSeen, 'the fix job above ran in a sandbox').toBe(true);
     await waitFor(
       'the sandbox Jobs to be deleted',
       async () => {
