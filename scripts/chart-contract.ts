@@ -178,6 +178,7 @@ export function valuesSchema(): JsonSchema {
         image,
         replicaCount: int(1),
         port: int(1, 65535),
+        shutdownDelaySeconds: int(0, 600),
         service: obj({
           type: { enum: ['ClusterIP', 'NodePort', 'LoadBalancer'] },
           port: int(1, 65535),

@@ -32,6 +32,7 @@ import {
   copyFileSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   realpathSync,
   rmSync,
@@ -493,6 +494,16 @@ async function cleanUp(): Promise<void> {
   await helm(['uninstall', RELEASE, '-n', NS, '--wait', '--timeout', '180s']).catch(() => {});
   await deleteQuietly(['namespace', NS, SANDBOX_NS]);
   await deleteQuietly(['pv', PV]);
+  // Deleting a namespace can outlast kubectl's wait on a loaded machine; a new run must not start in it.
+  await waitFor(
+    `namespaces ${NS} and ${SANDBOX_NS} to be gone`,
+    async () =>
+      (await apiserver(`/api/v1/namespaces/${NS}`)).status === 404 &&
+      (await apiserver(`/api/v1/namespaces/${SANDBOX_NS}`)).status === 404
+        ? true
+        : undefined,
+    { timeoutMs: 300_000, intervalMs: 2000 },
+  );
 }
 
 /** Worker and API log tails, for a failure message. */
@@ -532,14 +543,45 @@ async function readyzThroughService(): Promise<number> {
 }
 
 /** The kubelet's own view of the release's pods' memory (working set), for the record. */
-async function podMemory(): Promise<string> {
+async function podMemoryMiB(): Promise<Map<string, number>> {
   const summary = await apiserverJson<{
     pods: { podRef: { name: string; namespace: string }; memory?: { workingSetBytes?: number } }[];
   }>(`/api/v1/nodes/${nodeName}/proxy/stats/summary`);
-  return summary.pods
-    .filter((pod) => pod.podRef.namespace === NS || pod.podRef.namespace === SANDBOX_NS)
-    .map((pod) => `${pod.podRef.name} ${((pod.memory?.workingSetBytes ?? 0) / 1_048_576).toFixed(0)} MiB`)
-    .join(', ');
+  return new Map(
+    summary.pods
+      .filter((pod) => pod.podRef.namespace === NS || pod.podRef.namespace === SANDBOX_NS)
+      .map((pod) => [pod.podRef.name, Math.round((pod.memory?.workingSetBytes ?? 0) / 1_048_576)]),
+  );
+}
+
+/**
+ * A pod's peak memory so far (cgroup v1 `memory.max_usage_in_bytes` of its pod cgroup under the real node's
+ * kubelet parent), or undefined once the pod is gone. The summary above misses pods that live only seconds.
+ */
+function podPeakMiB(uid: string): number | undefined {
+  const root = '/sys/fs/cgroup/memory';
+  let parents: string[];
+  try {
+    parents = readdirSync(root);
+  } catch {
+    return undefined;
+  }
+  for (const parent of parents) {
+    for (const qos of ['', 'burstable/', 'besteffort/']) {
+      try {
+        const file = path.join(root, parent, 'kubepods', `${qos}pod${uid}`, 'memory.max_usage_in_bytes');
+        return Math.round(Number(readFileSync(file, 'utf8')) / 1_048_576);
+      } catch {
+        // Not under this parent or QoS class.
+      }
+    }
+  }
+  return undefined;
+}
+
+async function podMemory(): Promise<string> {
+  const memory = await podMemoryMiB();
+  return [...memory].map(([name, mib]) => `${name} ${mib} MiB`).join(', ');
 }
 
 let valuesFile: string;
@@ -705,10 +747,13 @@ beforeAll(async () => {
   };
   valuesFile = path.join(work, 'values.json');
   writeFileSync(valuesFile, JSON.stringify(values, null, 2));
+  console.log(`set-up (images, stand-ins, relay pod): ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }, 900_000);
 
 afterAll(async () => {
+  const t0 = Date.now();
   if (cluster) await cleanUp();
+  console.log(`clean-up: ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   await Promise.all(closers.map((close) => close()));
   if (work) rmSync(work, { recursive: true, force: true });
   console.log(`chart on the real node: ${((Date.now() - started) / 1000).toFixed(0)} s in all`);
@@ -785,6 +830,22 @@ describe('the chart on the real node', () => {
       if (name === 'api') apiPodUid = pod!.metadata.uid;
     }
     expect(await readyzThroughService()).toBe(200);
+    // The worker's liveness command, run in its container: passes once its heartbeat reached Redis through the
+    // Service (the worker writes it after its Kubernetes preflight).
+    const [worker] = await pods(NS, component('worker'));
+    const exec = [
+      'exec',
+      '-n',
+      NS,
+      worker!.metadata.name,
+      '--',
+      'node',
+      '/app/scripts/worker-healthcheck.ts',
+    ];
+    await waitFor('the worker health check to pass in its container', () => kubectl(exec).then(() => true), {
+      timeoutMs: 90_000,
+      intervalMs: 2000,
+    });
     token = await apiToken();
     expect(token).toMatch(/^[A-Za-z0-9]{48}$/);
   }, 420_000);
@@ -799,11 +860,13 @@ describe('the chart on the real node', () => {
 
     // Where its sandbox pods ran, watched while the job runs (the worker deletes them when it is done).
     const sandboxNodes = new Map<string, string>();
+    let sandboxPeakMiB = 0;
     const view = await waitFor(
       `fix job ${jobId} to finish`,
       async () => {
         for (const pod of await pods(SANDBOX_NS)) {
           if (pod.spec.nodeName) sandboxNodes.set(pod.metadata.name, pod.spec.nodeName);
+          sandboxPeakMiB = Math.max(sandboxPeakMiB, podPeakMiB(pod.metadata.uid) ?? 0);
         }
         const { json } = await apiRequest('GET', `/v1/fix-jobs/${jobId}`);
         const job = json as JobView;
@@ -840,7 +903,10 @@ describe('the chart on the real node', () => {
       cwd: clone,
       stdio: 'pipe',
     });
-    console.log(`pod memory after the fix: ${await podMemory().catch((error: Error) => error.message)}`);
+    console.log(
+      `pod memory after the fix: ${await podMemory().catch((error: Error) => error.message)}; ` +
+        `sandbox pod peak ${sandboxPeakMiB} MiB (cgroup max usage, last seen)`,
+    );
   }, 600_000);
 
   test('helm test passes (the API through its Service name, from a pod on the real node)', async () => {
