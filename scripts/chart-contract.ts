@@ -160,6 +160,10 @@ export function valuesSchema(): JsonSchema {
       nameOverride: str,
       fullnameOverride: str,
       imagePullSecrets: list,
+      hostAliases: {
+        type: 'array',
+        items: obj({ ip: { type: 'string', minLength: 1 }, hostnames: { type: 'array', items: str } }),
+      },
       commonLabels: openObj,
       config: obj(config, {
         description: `Settings from the config schema (README: Configuration), one key per env name. ${CHART_OWNED_ENV_NAMES.join(', ')} are set by the chart; credentials go in \`secrets\`.`,
@@ -175,6 +179,7 @@ export function valuesSchema(): JsonSchema {
         image,
         replicaCount: int(1),
         port: int(1, 65535),
+        shutdownDelaySeconds: int(0, 600),
         service: obj({
           type: { enum: ['ClusterIP', 'NodePort', 'LoadBalancer'] },
           port: int(1, 65535),
@@ -197,6 +202,7 @@ export function valuesSchema(): JsonSchema {
         replicaCount: int(0),
         metricsPort: int(0, 65535),
         shutdownMarginSeconds: int(0, 3600),
+        extraEnv: list,
         allowShortShutdownGrace: bool,
         autoscaling: obj({
           enabled: bool,
@@ -284,6 +290,8 @@ export function valuesSchema(): JsonSchema {
         resources: openObj,
         podSecurityContext: openObj,
         securityContext: openObj,
+        nodeSelector: openObj,
+        tolerations: list,
       }),
       externalRedis: obj({
         url: {
@@ -296,7 +304,7 @@ export function valuesSchema(): JsonSchema {
         tls: obj({ caSecret: obj({ name: str, key: str }) }),
       }),
       serviceMonitor: obj({ enabled: bool, interval: str, labels: openObj }),
-      tests: obj({ image, enabled: bool }),
+      tests: obj({ image, enabled: bool, nodeSelector: openObj, tolerations: list }),
     },
   };
 }

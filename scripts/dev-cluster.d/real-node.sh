@@ -335,6 +335,10 @@ import_podman_images() {
 REAL_NODE_IMAGES=(
   "localhost/${CI_FIXER_BUSYBOX_TAG:-ci-fixer/test-busybox:latest}"
   "localhost/${CI_FIXER_SANDBOX_TAG:-ci-fixer/sandbox:latest}"
+  # The chart's API and worker images as scripts/build-app-images tags them (the chart's appVersion), which is
+  # the chart's default image tag: not `latest`, so the chart's IfNotPresent runs the imported copy.
+  "localhost/ci-fixer/api:$(awk '/^appVersion:/ { gsub(/["\047]/, "", $2); print $2 }' "$REPO_ROOT/chart/Chart.yaml")"
+  "localhost/ci-fixer/worker:$(awk '/^appVersion:/ { gsub(/["\047]/, "", $2); print $2 }' "$REPO_ROOT/chart/Chart.yaml")"
 )
 
 # --- lifecycle ----------------------------------------------------------------
