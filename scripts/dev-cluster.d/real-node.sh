@@ -284,6 +284,8 @@ evictionHard:
   imagefs.available: 1%
   nodefs.inodesFree: 1%
 maxPods: 40
+# What an operator sets for a pids limit per pod (SANDBOX_PIDS' default): a pod spec has no such field.
+podPidsLimit: 1024
 serializeImagePulls: false
 resolvConf: /etc/resolv.conf
 EOF
@@ -404,6 +406,7 @@ real_node_start() {
 # when nothing was started.
 real_node_down_parts() {
   [[ -d $REAL ]] || return 0
+  netpol_down
   stop_proc kubelet
   # Containers first (their shims and processes live in our cgroup), then the shims, then containerd.
   teardown_cgroups
