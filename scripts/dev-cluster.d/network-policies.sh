@@ -11,7 +11,7 @@
 # or drop. No bypass: while it is not listening, queued packets are dropped
 # (its own default, fail-open off).
 #
-# Two things are added to what it does upstream, both kept under this node's
+# Three things are added to what it does upstream, all kept under this node's
 # names and removed by `down`:
 # - Packets to the node's own addresses. Upstream queues packets only in
 #   POSTROUTING, which a pod's packets to the node (its bridge gateway, any
@@ -28,6 +28,11 @@
 #   select; queueing all pod traffic gives the same verdicts (a pod without
 #   policies is allowed), at the cost of one userspace look at the first
 #   packet of each connection.
+# - IPv6 on the pod bridge is dropped. The pod network is IPv4-only, but every
+#   pod and the bridge have link-local IPv6 addresses, and kube-network-policies
+#   cannot tell which pod a link-local address belongs to (pods report IPv4
+#   IPs only), so it would allow them: a pod could reach another pod, or any
+#   host service bound to `::`, over fe80::/10.
 #
 # If the node cannot enforce policies, `up` records exactly why in
 # $NETPOL/unavailable and carries on; tests that need enforcement fail with
@@ -42,9 +47,10 @@ NETPOL_PROC=kube-network-policies
 NETPOL_QUEUE=$((100 + PORT_OFFSET))
 NETPOL_METRICS_PORT=$((16462 + PORT_OFFSET))
 NETPOL_SA=kube-network-policies
-# iptables chains (mangle table) of this node's queueing rules.
+# iptables chains (mangle table) of this node's queueing rules, and the ip6tables chain that drops IPv6.
 NETPOL_CHAIN_OUT=CIF-NP-$REAL_BRIDGE
 NETPOL_CHAIN_IN=CIF-NP-$REAL_BRIDGE-IN
+NETPOL_CHAIN_V6=CIF-NP-$REAL_BRIDGE-V6
 # The table upstream tries to create (its name is not configurable by flag).
 NETPOL_NFT_TABLE=kube-network-policies
 
@@ -85,12 +91,12 @@ netpol_blocker() {
   [[ -x $NETPOL_BIN/kube-network-policies ]] \
     || { echo "no kube-network-policies binary in $NETPOL_BIN (its build failed; see the go output of 'scripts/dev-cluster tools')"; return; }
   local c
-  for c in nft iptables-nft iptables-nft-restore unshare; do
+  for c in nft iptables-nft iptables-nft-restore ip6tables-nft ip6tables-nft-restore unshare; do
     command -v "$c" >/dev/null 2>&1 || { echo "'$c' not found (apt-get install nftables iptables util-linux)"; return; }
   done
   [[ -r /proc/net/netfilter/nfnetlink_queue ]] \
     || { echo "the kernel has no nfnetlink_queue (CONFIG_NETFILTER_NETLINK_QUEUE): kube-network-policies decides each new connection in userspace through it"; return; }
-  [[ -r /proc/sys/net/bridge/bridge-nf-call-iptables ]] \
+  [[ -r /proc/sys/net/bridge/bridge-nf-call-iptables && -r /proc/sys/net/bridge/bridge-nf-call-ip6tables ]] \
     || { echo "the kernel has no br_netfilter (CONFIG_BRIDGE_NETFILTER): traffic between pods on the bridge would never reach the policy hooks"; return; }
   unshare --net nft add table inet probe >/dev/null 2>&1 \
     || { echo "nftables does not work here (CONFIG_NF_TABLES, CONFIG_NF_TABLES_INET; 'unshare --net nft add table inet probe' fails)"; return; }
@@ -98,7 +104,8 @@ netpol_blocker() {
   # whatever upstream's table does, for packets to the node itself.
   unshare --net sh -c 'iptables-nft -t mangle -A POSTROUTING -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN &&
       iptables-nft -t mangle -A POSTROUTING -m owner --uid-owner 0 -j RETURN &&
-      iptables-nft -t mangle -A POSTROUTING -j NFQUEUE --queue-num 1' >/dev/null 2>&1 \
+      iptables-nft -t mangle -A POSTROUTING -j NFQUEUE --queue-num 1 &&
+      ip6tables-nft -t mangle -A PREROUTING -j DROP' >/dev/null 2>&1 \
     || echo "iptables-nft cannot add the conntrack, owner and NFQUEUE rules the node's packet queueing needs (kernel: CONFIG_NFT_COMPAT, CONFIG_NETFILTER_XT_MATCH_CONNTRACK, CONFIG_NETFILTER_XT_MATCH_OWNER, CONFIG_NETFILTER_XT_TARGET_NFQUEUE)"
 }
 
@@ -121,6 +128,11 @@ netpol_rules_apply() {
     fi
     echo COMMIT
   } | iptables-nft-restore --noflush || return 1
+  printf '%s\n' '*mangle' ":$NETPOL_CHAIN_V6 - [0:0]" \
+    "-A $NETPOL_CHAIN_V6 -m comment --comment \"dev-cluster $STATE: the pod network is IPv4-only\" -j DROP" COMMIT \
+    | ip6tables-nft-restore --noflush || return 1
+  ip6tables-nft -t mangle -C PREROUTING -i "$REAL_BRIDGE" -j "$NETPOL_CHAIN_V6" 2>/dev/null \
+    || ip6tables-nft -t mangle -A PREROUTING -i "$REAL_BRIDGE" -j "$NETPOL_CHAIN_V6" || return 1
   iptables-nft -t mangle -C INPUT -i "$REAL_BRIDGE" -j "$NETPOL_CHAIN_IN" 2>/dev/null \
     || iptables-nft -t mangle -A INPUT -i "$REAL_BRIDGE" -j "$NETPOL_CHAIN_IN" || return 1
   if (( ! NETPOL_OWN_TABLE )); then
@@ -142,6 +154,11 @@ netpol_rules_remove() {
         || log "could not remove iptables chain mangle/$chain"
     fi
   done
+  while ip6tables-nft -t mangle -D PREROUTING -i "$REAL_BRIDGE" -j "$NETPOL_CHAIN_V6" 2>/dev/null; do :; done
+  if ip6tables-nft -t mangle -S "$NETPOL_CHAIN_V6" >/dev/null 2>&1; then
+    ip6tables-nft -t mangle -F "$NETPOL_CHAIN_V6" && ip6tables-nft -t mangle -X "$NETPOL_CHAIN_V6" \
+      || log "could not remove ip6tables chain mangle/$NETPOL_CHAIN_V6"
+  fi
 }
 
 netpol_queue_bound() {
@@ -231,15 +248,19 @@ netpol_start() {
   check_port_free "$NETPOL_PROC" "$NETPOL_METRICS_PORT"
   netpol_identity || fail "could not create its ServiceAccount, ClusterRole and token"
   # Pods on the bridge must pass the IP hooks (br_netfilter) or pod-to-pod traffic is never seen.
-  if [[ $(cat /proc/sys/net/bridge/bridge-nf-call-iptables) != 1 ]]; then
-    [[ -f $NETPOL/bridge-nf-call-iptables.saved ]] \
-      || cat /proc/sys/net/bridge/bridge-nf-call-iptables > "$NETPOL/bridge-nf-call-iptables.saved"
-    echo 1 > /proc/sys/net/bridge/bridge-nf-call-iptables || fail "could not set net.bridge.bridge-nf-call-iptables=1"
-  fi
+  local family
+  for family in iptables ip6tables; do
+    if [[ $(cat "/proc/sys/net/bridge/bridge-nf-call-$family") != 1 ]]; then
+      [[ -f $NETPOL/bridge-nf-call-$family.saved ]] \
+        || cat "/proc/sys/net/bridge/bridge-nf-call-$family" > "$NETPOL/bridge-nf-call-$family.saved"
+      echo 1 > "/proc/sys/net/bridge/bridge-nf-call-$family" || fail "could not set net.bridge.bridge-nf-call-$family=1"
+    fi
+  done
   # Started through a link in the state dir (so is_running recognises it), in a mount namespace of its
   # own where /run holds only the token: client-go's in-cluster config reads the fixed path
-  # /var/run/secrets/kubernetes.io/serviceaccount, and nothing else of /run is needed (NRI is off:
-  # containerd 1.6 has none).
+  # /var/run/secrets/kubernetes.io/serviceaccount, and nothing else of /run is needed. NRI: containerd
+  # 1.6 has none, and v0.8.0 does not pass --disable-nri on, so it finds no socket in this /run, logs
+  # "nri plugin exited" and takes pod IPs from the apiserver alone.
   ln -sfn "$NETPOL_BIN/kube-network-policies" "$NETPOL/kube-network-policies"
   # shellcheck disable=SC2016 # $1 and $@ belong to the inner shell
   start_proc "$NETPOL_PROC" env KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT="$APISERVER_PORT" \
@@ -279,10 +300,13 @@ netpol_down() {
   if command -v nft >/dev/null 2>&1 && nft list table inet "$NETPOL_NFT_TABLE" >/dev/null 2>&1; then
     nft delete table inet "$NETPOL_NFT_TABLE" 2>/dev/null || log "could not delete nftables table inet $NETPOL_NFT_TABLE"
   fi
-  if [[ -f $NETPOL/bridge-nf-call-iptables.saved ]]; then
-    cat "$NETPOL/bridge-nf-call-iptables.saved" > /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null || true
-    rm -f "$NETPOL/bridge-nf-call-iptables.saved"
-  fi
+  local family
+  for family in iptables ip6tables; do
+    if [[ -f $NETPOL/bridge-nf-call-$family.saved ]]; then
+      cat "$NETPOL/bridge-nf-call-$family.saved" > "/proc/sys/net/bridge/bridge-nf-call-$family" 2>/dev/null || true
+      rm -f "$NETPOL/bridge-nf-call-$family.saved"
+    fi
+  done
   rm -f "$NETPOL/diversion"
 }
 
