@@ -30,7 +30,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { LABELS, MANAGED_BY, type KubernetesDriver, type Sandbox, type SandboxSpec } from '@ci-fixer/sandbox';
 import { devCluster, realNode, realNodeDriver } from '../../packages/sandbox/test/kubernetes-cluster.ts';
 import { waitFor } from '../support/processes.ts';
@@ -228,8 +228,18 @@ describe('hostile repository code on the kubernetes driver (real node, NetworkPo
     return (JSON.parse(list) as { items: PodJson[] }).items;
   };
 
+  /** Why nothing enforces NetworkPolicies, if so: every case then fails with it (a suite error would skip them). */
+  let notEnforced: unknown;
+  beforeEach(() => {
+    if (notEnforced) throw notEnforced;
+  });
+
   beforeAll(async () => {
-    await requireEnforcement();
+    notEnforced = await requireEnforcement().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    if (notEnforced) return;
     process.env.CI_FIXER_TEST_SECRET = SECRET;
     const cluster = await devCluster();
     const node = await realNode();
