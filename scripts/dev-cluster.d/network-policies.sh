@@ -291,10 +291,11 @@ netpol_down() {
   [[ -d $NETPOL ]] || return 0
   netpol_rules_remove
   if is_running "$NETPOL_PROC"; then
-    # SIGINT is what it handles: it deletes its nftables table before exiting (SIGTERM would not).
-    kill -INT "$(pid_of "$NETPOL_PROC")" 2>/dev/null || true
-    local i
+    # SIGINT is what it handles: it deletes its nftables table, waits 5 s and exits (SIGTERM would not).
+    local pid i; pid=$(pid_of "$NETPOL_PROC")
+    kill -INT "$pid" 2>/dev/null || true
     for i in $(seq 1 80); do is_running "$NETPOL_PROC" || break; sleep 0.1; done
+    is_running "$NETPOL_PROC" || log "stopped $NETPOL_PROC (pid $pid)"
   fi
   stop_proc "$NETPOL_PROC"
   if command -v nft >/dev/null 2>&1 && nft list table inet "$NETPOL_NFT_TABLE" >/dev/null 2>&1; then
