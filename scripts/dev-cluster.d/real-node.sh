@@ -389,6 +389,13 @@ real_node_start() {
     sleep 0.3
   done
   import_archive "$PAUSE_TAR" || fail "could not import the pause image into containerd"
+  # A running kubelet keeps the configuration it started with: after a change (a new version of this
+  # script), restart it. Its pods keep running (their containers are containerd's).
+  if is_running kubelet && ! cmp -s "$REAL/kubelet/config.yaml" "$REAL/kubelet/config.yaml.started"; then
+    log "the kubelet's configuration changed; restarting the kubelet"
+    stop_proc kubelet
+  fi
+  cp "$REAL/kubelet/config.yaml" "$REAL/kubelet/config.yaml.started"
   start_proc kubelet "$BIN/kubelet" \
     --config "$REAL/kubelet/config.yaml" \
     --kubeconfig "$REAL/kubelet.kubeconfig" \
