@@ -36,12 +36,14 @@ export class AttackTable {
     const drivers = [...byDriver.keys()].sort();
     const attacks = [...new Set([...byDriver.values()].flatMap((rows) => [...rows.keys()]))];
     const width = Math.max(...attacks.map((attack) => attack.length), 6);
+    // Each column as wide as its driver's name ("kubernetes (real node)") or a verdict.
+    const column = (driver: string) => Math.max(driver.length, 8);
     const lines = [
-      `${'attack'.padEnd(width)} | ${drivers.map((driver) => driver.padEnd(8)).join(' | ')}`,
-      `${'-'.repeat(width)}-|-${drivers.map(() => '-'.repeat(8)).join('-|-')}`,
+      `${'attack'.padEnd(width)} | ${drivers.map((driver) => driver.padEnd(column(driver))).join(' | ')}`,
+      `${'-'.repeat(width)}-|-${drivers.map((driver) => '-'.repeat(column(driver))).join('-|-')}`,
       ...attacks.map(
         (attack) =>
-          `${attack.padEnd(width)} | ${drivers.map((driver) => (byDriver.get(driver)!.get(attack) ?? '—').padEnd(8)).join(' | ')}`,
+          `${attack.padEnd(width)} | ${drivers.map((driver) => (byDriver.get(driver)!.get(attack) ?? '—').padEnd(column(driver))).join(' | ')}`,
       ),
     ];
     process.stdout.write(`\nSandbox attacks (test/security):\n${lines.join('\n')}\n`);

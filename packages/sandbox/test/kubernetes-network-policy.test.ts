@@ -4,8 +4,9 @@
  * namespace of its own (created and deleted here with the admin kubeconfig) and an identity with exactly
  * REQUIRED_PERMISSIONS, so that nothing shared is touched.
  *
- * What this cannot prove: that traffic is blocked. The dev cluster's node is KWOK, with no CNI, so nothing
- * enforces a NetworkPolicy there; a real node with a NetworkPolicy implementation is needed for that.
+ * What this does not prove: that traffic is blocked. These pods land on the KWOK node, which has no network at
+ * all. The dev cluster's real node enforces the chart's policies (kube-network-policies), and
+ * test/security/kubernetes.attacks.test.ts proves from inside sandbox pods there what they block and allow.
  */
 import { randomBytes } from 'node:crypto';
 import {
