@@ -2,6 +2,7 @@ import path from 'node:path';
 import type {
   AgentUsage,
   Diagnosis,
+  Finding,
   FixRequest,
   FixResult,
   JobProgress,
@@ -12,8 +13,12 @@ import type {
 import type { ExecResult, Sandbox } from '@ci-fixer/sandbox';
 import { runAgent, type AgentOptions } from './agent/loop.ts';
 import { cacheEnvironment } from './cache-env.ts';
-import { diagnose } from './diagnose/index.ts';
-import { gitProtocolEnv, killReason } from './git-env.ts';
+import { planCommand, type CommandPlan } from './command/invocations.ts';
+import { probesFor } from './command/probes.ts';
+import { ecosystemsOf, flagsFor, toolChecks, type ToolCheck } from './command/tools.ts';
+import { diagnose, stripAnsi } from './diagnose/index.ts';
+import { gitProtocolEnv } from './git-env.ts';
+import { killReason } from './kill-reason.ts';
 import * as patchGuard from './patch-guard.ts';
 import { RECIPES, type Recipe } from './recipes/index.ts';
 import { detectToolchains, type Toolchain } from './toolchain.ts';
@@ -96,6 +101,11 @@ class FixRun {
   private readonly strategies: string[] = [];
   private flaky = false;
   private agentUsage: AgentUsage | undefined;
+  /** What the command runs, read from it and the scripts it calls (never executed for that). */
+  private plan: CommandPlan = { invocations: [], opaque: [] };
+  private checks: ToolCheck[] = [];
+  /** Why installing dependencies failed, when it did: the check still runs, and the reason says so. */
+  private installFailure: string | undefined;
 
   constructor(options: FixOptions) {
     this.options = options;
@@ -114,10 +124,17 @@ class FixRun {
         null,
       );
     }
-    const installFailed = await this.install();
-    if (installFailed) return installFailed;
+    this.plan = await planCommand(this.options.request.command, this.cwd, (file) =>
+      this.options.sandbox
+        .readFile(file)
+        .then((data) => data.toString())
+        .catch(() => undefined),
+    );
+    this.checks = toolChecks(this.plan);
+    await this.install();
 
     await this.enter('reproducing');
+    const beforeRun = await this.snapshot();
     let failure = await this.reproduce();
     if (!failure) {
       if (this.fixedFiles.size > 0) return this.verifyAndFinish(null);
@@ -125,7 +142,14 @@ class FixRun {
     }
 
     await this.enter('diagnosing');
-    const original = this.diagnoseFailure(failure, this.options.request.command);
+    const written = await this.writtenByCommand(beforeRun);
+    let original = this.diagnoseFailure(failure, this.options.request.command);
+    // A check that fixes while it fails (`go fmt ./... && git diff --exit-code`) left the fix in the tree.
+    if (written.length > 0) {
+      const fixed = await this.tryCandidate(written, 'check-output', original);
+      if (fixed) return fixed;
+    }
+    original = await this.withProbes(original, failure);
     let diagnosis = original;
 
     for (let round = 1; round <= MAX_ROUNDS; round++) {
@@ -133,9 +157,9 @@ class FixRun {
       const applied = await this.applyRecipes(diagnosis);
       if (applied.length === 0) break;
       await this.enter('verifying');
-      failure = await this.runCommand();
+      failure = await this.runCommitted();
       if (failure.exitCode === 0) return this.verifyAndFinish(original);
-      diagnosis = this.diagnoseFailure(failure, this.options.request.command);
+      diagnosis = await this.withProbes(this.diagnoseFailure(failure, this.options.request.command), failure);
     }
 
     if (this.options.agent) return this.runAgent(original, diagnosis, failure);
@@ -187,15 +211,19 @@ class FixRun {
   }
 
   /**
-   * Installs dependencies as CI would. A lockfile out of step with its manifest is repaired by a recipe and
-   * the install tried again; any other failure is the repository's and ends the run with an outcome.
+   * Installs dependencies as CI would, for the ecosystems the check uses. A lockfile out of step with its
+   * manifest is repaired by a recipe and the install tried again; any other failure is kept for the reason,
+   * and the check runs anyway: the tools it needs may be there (a formatter on the worker), and a check
+   * that passes is `not_reproducible` whatever the install said.
    */
-  private async install(): Promise<FixResult | undefined> {
+  private async install(): Promise<void> {
     await this.enter('installing');
     this.toolchains = await this.detect();
+    const needed = ecosystemsOf(this.plan);
+    const skipped = needed ? this.toolchains.filter((t) => t.install && !needed.has(t.ecosystem)) : [];
     for (let attempt = 1; ; attempt++) {
-      const failed = await this.installOnce();
-      if (!failed) return undefined;
+      const failed = await this.installOnce(skipped);
+      if (!failed) return;
       const shown = failed.toolchain.install!.join(' ');
       const diagnosis = this.diagnoseFailure(failed.result, shown);
       for (const finding of diagnosis.findings) {
@@ -209,15 +237,17 @@ class FixRun {
           continue;
         }
       }
-      const killed = this.killed(failed.result) ?? '';
-      const why = `installing dependencies failed: ${shown}${killed && `: ${killed}`}`;
-      return this.finish('unfixable', why, diagnosis);
+      const killed = this.killed(failed.result);
+      this.installFailure = `${shown}: ${killed ?? diagnosis.summary}`;
+      return;
     }
   }
 
-  private async installOnce(): Promise<{ toolchain: Toolchain; result: ExecResult } | undefined> {
+  private async installOnce(
+    skipped: readonly Toolchain[],
+  ): Promise<{ toolchain: Toolchain; result: ExecResult } | undefined> {
     for (const toolchain of this.toolchains) {
-      if (!toolchain.install) continue;
+      if (!toolchain.install || skipped.includes(toolchain)) continue;
       const result = await this.exec(await this.resolveCommand(toolchain));
       if (result.exitCode !== 0) return { toolchain, result };
     }
@@ -274,7 +304,9 @@ class FixRun {
       if (!executable) continue;
       const before = await this.snapshot();
       const files = claimed.map((file) => path.posix.relative(this.cwd || '.', file) || '.');
-      await this.exec(recipe.command(executable, files));
+      await this.exec(
+        recipe.command(executable, files, recipe.tool ? flagsFor(this.checks, recipe.tool) : []),
+      );
       const touched = changedSince(before, await this.snapshot());
       const outside = touched.filter((file) => !claimed.includes(file));
       if (outside.length > 0) {
@@ -299,16 +331,17 @@ class FixRun {
     return !violation;
   }
 
-  private async findExecutable(recipe: Recipe): Promise<string | undefined> {
+  /** The recipe's program, as a path relative to `dir` (where it will run) or a name on PATH. */
+  private async findExecutable(recipe: Recipe, dir = this.cwd): Promise<string | undefined> {
     for (const candidate of recipe.executables) {
       if (!candidate.includes('/')) {
         if (await this.onPath(candidate)) return candidate;
         continue;
       }
-      for (const base of new Set([this.cwd, ''])) {
+      for (const base of new Set([dir, this.cwd, ''])) {
         const inRepo = path.posix.join(base || '.', candidate);
         if ((await this.options.sandbox.exec(['test', '-x', inRepo])).exitCode === 0)
-          return path.posix.relative(this.cwd || '.', inRepo);
+          return path.posix.relative(dir || '.', inRepo);
       }
     }
     return undefined;
@@ -349,27 +382,52 @@ class FixRun {
 
   /** The command must pass, then the broader verify command; and the patch must keep to the guardrails. */
   private async verifyAndFinish(original: Diagnosis | null): Promise<FixResult> {
+    return (await this.verifyFix(original))!;
+  }
+
+  /**
+   * A candidate fix that may well be wrong (what the failing command left in the tree): verified like any
+   * other, but when it does not hold, it is rolled back and the run goes on without it.
+   */
+  private async tryCandidate(
+    files: string[],
+    strategy: string,
+    original: Diagnosis,
+  ): Promise<FixResult | undefined> {
+    const candidate = files.filter((file) => !this.fixedFiles.has(file));
+    candidate.forEach((file) => this.fixedFiles.add(file));
+    this.strategies.push(strategy);
+    const result = await this.verifyFix(original, candidate);
+    if (result) return result;
+    candidate.forEach((file) => this.fixedFiles.delete(file));
+    this.strategies.pop();
+    return undefined;
+  }
+
+  /** Verifies the fix; a tentative candidate that fails is rolled back and answered with undefined. */
+  private async verifyFix(original: Diagnosis | null, tentative?: string[]): Promise<FixResult | undefined> {
     await this.enter('verifying');
+    const fail = async (reason: string) => {
+      if (!tentative) return this.finish('unfixable', reason, original);
+      await this.rollback(tentative);
+      return undefined;
+    };
     const patch = await this.patch([...this.fixedFiles]);
     const violations = await this.guard(patch);
     if (violations.length > 0) {
-      await this.rollback([...this.fixedFiles]);
-      return this.finish('unfixable', violations.join('; '), original);
+      if (tentative) this.refusals.push(...violations);
+      else await this.rollback([...this.fixedFiles]);
+      return fail(violations.join('; '));
     }
     const strategy = [...new Set(this.strategies)].join('+');
-    const command = await this.runCommand();
+    const command = await this.runCommitted();
     if (command.exitCode !== 0) {
       const killed = this.killed(command);
-      return this.finish('unfixable', `${killed ?? 'the command still fails'} after ${strategy}`, original);
+      return fail(`${killed ?? 'the command still fails'} after ${strategy}`);
     }
     const verify = this.options.request.verifyCommand;
-    if (verify && (await this.shell(verify)).exitCode !== 0) {
-      return this.finish(
-        'unfixable',
-        `the command passes after ${strategy}, but the verify command \`${verify}\` fails`,
-        original,
-      );
-    }
+    if (verify && (await this.runCommitted(verify)).exitCode !== 0)
+      return fail(`the command passes after ${strategy}, but the verify command \`${verify}\` fails`);
     return this.finish('fixed', `the command passes after ${this.strategies.join(', ')}`, original, {
       patch,
       strategy,
@@ -456,12 +514,83 @@ class FixRun {
     return diagnosis;
   }
 
+  /**
+   * When the output names nothing, the tools the command names are asked what they would change, with the
+   * check's own options, in its directory (so with the repository's configuration).
+   */
+  private async withProbes(diagnosis: Diagnosis, failure: ExecResult): Promise<Diagnosis> {
+    const unnamed = diagnosis.findings.every((finding) => finding.category === 'unknown');
+    if (!unnamed || this.killed(failure)) return diagnosis;
+    const findings: Finding[] = [];
+    const asked: string[] = [];
+    for (const probe of probesFor(this.checks)) {
+      const executable = await this.findExecutable(probe.recipe, probe.check.dir);
+      if (!executable) continue;
+      const argv = probe.argv(executable);
+      const result = await this.exec(argv, { cwd: probe.check.dir });
+      const context = { workdir: this.options.sandbox.workdir, cwd: probe.check.dir };
+      const found = probe.findings(stripAnsi(`${result.stdout}\n${result.stderr}`), result.exitCode, context);
+      if (found.length > 0) asked.push(`\`${argv.join(' ')}\``);
+      findings.push(...found);
+    }
+    if (findings.length === 0) return diagnosis;
+    const count = `${findings.length} finding${findings.length === 1 ? '' : 's'}`;
+    return { summary: `${count} from ${asked.join(', ')}, which the command runs`, findings };
+  }
+
   private killed(result: ExecResult): string | undefined {
     return killReason(result, this.options.commandTimeoutMs);
   }
 
   private runCommand(): Promise<ExecResult> {
     return this.shell(this.options.request.command);
+  }
+
+  /**
+   * Runs a command with the fix committed, as CI will see it: checks that compare the tree with HEAD
+   * (`git diff --exit-code`) judge the fix, not its being uncommitted. HEAD goes back to the requested
+   * commit afterwards, the fix staying in the working tree.
+   */
+  private async runCommitted(command = this.options.request.command): Promise<ExecResult> {
+    if (this.fixedFiles.size === 0) return this.shell(command);
+    const files = [...this.fixedFiles];
+    const quiet = { record: false, cwd: '' };
+    await this.must(['git', 'add', '-A', '--', ...files], 'git add', quiet);
+    await this.must(
+      [
+        'git',
+        ...[
+          '-c',
+          'user.name=ci-fixer',
+          '-c',
+          'user.email=ci-fixer@localhost',
+          '-c',
+          'core.hooksPath=/dev/null',
+        ],
+        ...['commit', '-q', '--no-verify', '--no-gpg-sign', '--allow-empty', '-m', 'ci-fixer: candidate fix'],
+      ],
+      'commit the candidate fix',
+      quiet,
+    );
+    try {
+      return await this.shell(command);
+    } finally {
+      await this.must(['git', 'reset', '-q', this.baseSha!], 'git reset', quiet);
+    }
+  }
+
+  /** Tracked files the command changed (not deleted) that any producer may change: a fix it made itself. */
+  private async writtenByCommand(before: Map<string, string>): Promise<string[]> {
+    const after = await this.snapshot();
+    const changed = changedSince(before, after).filter(
+      (file) => after.has(file) && after.get(file) !== 'deleted' && this.allowed(file),
+    );
+    if (changed.length === 0) return [];
+    const tracked = await this.must(['git', 'ls-files', '-z', '--', ...changed], 'git ls-files', {
+      record: false,
+      cwd: '',
+    });
+    return tracked.stdout.split('\0').filter(Boolean);
   }
 
   private shell(command: string): Promise<ExecResult> {
@@ -544,6 +673,10 @@ class FixRun {
   ): FixResult {
     if (outcome !== 'fixed' && this.refusals.length > 0)
       reason = `${[...new Set(this.refusals)].join('; ')}: refused; ${reason}`;
+    if (this.installFailure) {
+      const install = `dependencies could not be installed: ${this.installFailure}`;
+      reason = outcome === 'unfixable' ? `${install}; ${reason}` : `${reason} (${install})`;
+    }
     return {
       outcome,
       reason: this.flaky ? `${reason} (the command passed once and failed once: it may be flaky)` : reason,
