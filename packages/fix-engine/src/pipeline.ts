@@ -2,7 +2,6 @@ import path from 'node:path';
 import type {
   AgentUsage,
   Diagnosis,
-  Finding,
   FixRequest,
   FixResult,
   JobProgress,
@@ -14,22 +13,18 @@ import type { ExecResult, Sandbox } from '@ci-fixer/sandbox';
 import { runAgent, type AgentOptions } from './agent/loop.ts';
 import { cacheEnvironment } from './cache-env.ts';
 import { planCommand, type CommandPlan } from './command/invocations.ts';
-import { probesFor } from './command/probes.ts';
+import { askTools } from './command/probes.ts';
 import { ecosystemsOf, flagsFor, toolChecks, type ToolCheck } from './command/tools.ts';
-import { diagnose, stripAnsi } from './diagnose/index.ts';
+import { diagnose } from './diagnose/index.ts';
 import { gitProtocolEnv } from './git-env.ts';
 import { killReason } from './kill-reason.ts';
 import * as patchGuard from './patch-guard.ts';
+import { PlatformError } from './platform-error.ts';
 import { RECIPES, type Recipe } from './recipes/index.ts';
 import { detectToolchains, type Toolchain } from './toolchain.ts';
+import { changedSince, WorkTree } from './work-tree.ts';
 
-/** A failure of the platform rather than of the repository: worth retrying. */
-export class PlatformError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'PlatformError';
-  }
-}
+export { PlatformError };
 
 export interface FixOptions {
   sandbox: Sandbox;
@@ -67,12 +62,6 @@ const EXCLUDES = [
   '.venv/',
 ];
 
-/** Files whose state differs between two snapshots: newly changed, changed again, or restored. */
-function changedSince(before: Map<string, string>, after: Map<string, string>): string[] {
-  const files = new Set([...before.keys(), ...after.keys()]);
-  return [...files].filter((file) => before.get(file) !== after.get(file));
-}
-
 /**
  * Clone → install → reproduce → diagnose → fix (recipes, then the agent) → verify, inside one sandbox.
  * Returns an outcome for anything the repository caused; throws PlatformError for what the platform did.
@@ -89,6 +78,8 @@ class FixRun {
   private readonly env: Record<string, string>;
   private stage: Stage = 'cloning';
   private baseSha: string | null = null;
+  /** The checkout, through git; set once cloned. */
+  private tree!: WorkTree;
   private toolchains: Toolchain[] = [];
   private readonly fixedFiles = new Set<string>();
   /** Files the agent changed: the check-configuration rules of the patch guard apply to these. */
@@ -134,7 +125,7 @@ class FixRun {
     await this.install();
 
     await this.enter('reproducing');
-    const beforeRun = await this.snapshot();
+    const beforeRun = await this.tree.snapshot();
     let failure = await this.reproduce();
     if (!failure) {
       if (this.fixedFiles.size > 0) return this.verifyAndFinish(null);
@@ -142,7 +133,7 @@ class FixRun {
     }
 
     await this.enter('diagnosing');
-    const written = await this.writtenByCommand(beforeRun);
+    const written = (await this.tree.rewrittenSince(beforeRun)).filter((file) => this.allowed(file));
     let original = this.diagnoseFailure(failure, this.options.request.command);
     // A check that fixes while it fails (`go fmt ./... && git diff --exit-code`) left the fix in the tree.
     if (written.length > 0) {
@@ -203,6 +194,11 @@ class FixRun {
     this.baseSha = (
       await this.must(['git', 'rev-parse', 'HEAD'], 'git rev-parse', { record: false })
     ).stdout.trim();
+    this.tree = new WorkTree(async (args, { check = false } = {}) => {
+      const argv = ['git', ...args];
+      const options = { record: false, cwd: '' };
+      return check ? this.must(argv, argv.slice(0, 2).join(' '), options) : this.exec(argv, options);
+    }, this.baseSha);
     const exclude = await this.options.sandbox.readFile('.git/info/exclude').catch(() => Buffer.alloc(0));
     await this.options.sandbox.writeFile(
       '.git/info/exclude',
@@ -302,15 +298,15 @@ class FixRun {
       if (claimed.length === 0) continue;
       const executable = await this.findExecutable(recipe);
       if (!executable) continue;
-      const before = await this.snapshot();
+      const before = await this.tree.snapshot();
       const files = claimed.map((file) => path.posix.relative(this.cwd || '.', file) || '.');
       await this.exec(
         recipe.command(executable, files, recipe.tool ? flagsFor(this.checks, recipe.tool) : []),
       );
-      const touched = changedSince(before, await this.snapshot());
+      const touched = changedSince(before, await this.tree.snapshot());
       const outside = touched.filter((file) => !claimed.includes(file));
       if (outside.length > 0) {
-        await this.rollback(touched);
+        await this.tree.rollback(touched);
         if (outside.every((file) => this.allowed(file)))
           this.refusals.push(patchGuard.unreported(recipe.name, outside));
         continue;
@@ -354,7 +350,7 @@ class FixRun {
 
   private async runAgent(original: Diagnosis, current: Diagnosis, failure: ExecResult): Promise<FixResult> {
     await this.enter('fixing');
-    const before = await this.snapshot();
+    const before = await this.tree.snapshot();
     const result = await runAgent(this.options.agent!, {
       request: this.options.request,
       diagnosis: current,
@@ -367,9 +363,9 @@ class FixRun {
       },
     });
     this.agentUsage = result.usage;
-    const edited = [...new Set([...changedSince(before, await this.snapshot()), ...result.edited])];
+    const edited = [...new Set([...changedSince(before, await this.tree.snapshot()), ...result.edited])];
     if (result.usage.stoppedBecause !== 'done' || edited.length === 0) {
-      await this.rollback(edited);
+      await this.tree.rollback(edited);
       return this.finish('unfixable', `the agent found no fix: ${result.summary}`, original);
     }
     edited.forEach((file) => {
@@ -409,14 +405,14 @@ class FixRun {
     await this.enter('verifying');
     const fail = async (reason: string) => {
       if (!tentative) return this.finish('unfixable', reason, original);
-      await this.rollback(tentative);
+      await this.tree.rollback(tentative);
       return undefined;
     };
-    const patch = await this.patch([...this.fixedFiles]);
+    const patch = await this.tree.patch([...this.fixedFiles]);
     const violations = await this.guard(patch);
     if (violations.length > 0) {
       if (tentative) this.refusals.push(...violations);
-      else await this.rollback([...this.fixedFiles]);
+      else await this.tree.rollback([...this.fixedFiles]);
       return fail(violations.join('; '));
     }
     const strategy = [...new Set(this.strategies)].join('+');
@@ -449,56 +445,6 @@ class FixRun {
     );
   }
 
-  /**
-   * Tracked files that differ from HEAD plus untracked files that are not ignored, each with the hash of its
-   * content (or `deleted`), so that a second change to an already changed file is seen too.
-   */
-  private async snapshot(): Promise<Map<string, string>> {
-    const status = await this.must(
-      ['git', 'status', '--porcelain=v1', '-z', '--untracked-files=all', '--no-renames'],
-      'git status',
-      { record: false, cwd: '' },
-    );
-    const entries = status.stdout.split('\0').filter(Boolean);
-    const present = entries
-      .filter((entry) => !entry.slice(0, 2).includes('D'))
-      .map((entry) => entry.slice(3));
-    const hashes = present.length
-      ? (
-          await this.must(['git', 'hash-object', '--', ...present], 'git hash-object', {
-            record: false,
-            cwd: '',
-          })
-        ).stdout
-          .split('\n')
-          .filter(Boolean)
-      : [];
-    const snapshot = new Map(entries.map((entry) => [entry.slice(3), 'deleted']));
-    present.forEach((file, index) => snapshot.set(file, hashes[index] ?? 'unknown'));
-    return snapshot;
-  }
-
-  private async rollback(files: string[]): Promise<void> {
-    if (files.length === 0) return;
-    await this.exec(['git', 'checkout', '-q', this.baseSha ?? 'HEAD', '--', ...files], {
-      record: false,
-      cwd: '',
-    });
-    await this.exec(['git', 'clean', '-fq', '--', ...files], { record: false, cwd: '' });
-    await this.exec(['git', 'reset', '-q', '--', ...files], { record: false, cwd: '' });
-  }
-
-  private async patch(files: string[]): Promise<string> {
-    if (files.length === 0) return '';
-    await this.must(['git', 'add', '-A', '--', ...files], 'git add', { record: false, cwd: '' });
-    const diff = await this.must(
-      ['git', 'diff', '--cached', '--binary', this.baseSha!, '--', ...files],
-      'git diff',
-      { record: false, cwd: '' },
-    );
-    return diff.stdout;
-  }
-
   private diagnoseFailure(result: ExecResult, command: string): Diagnosis {
     const killed = this.killed(result);
     if (killed)
@@ -521,21 +467,12 @@ class FixRun {
   private async withProbes(diagnosis: Diagnosis, failure: ExecResult): Promise<Diagnosis> {
     const unnamed = diagnosis.findings.every((finding) => finding.category === 'unknown');
     if (!unnamed || this.killed(failure)) return diagnosis;
-    const findings: Finding[] = [];
-    const asked: string[] = [];
-    for (const probe of probesFor(this.checks)) {
-      const executable = await this.findExecutable(probe.recipe, probe.check.dir);
-      if (!executable) continue;
-      const argv = probe.argv(executable);
-      const result = await this.exec(argv, { cwd: probe.check.dir });
-      const context = { workdir: this.options.sandbox.workdir, cwd: probe.check.dir };
-      const found = probe.findings(stripAnsi(`${result.stdout}\n${result.stderr}`), result.exitCode, context);
-      if (found.length > 0) asked.push(`\`${argv.join(' ')}\``);
-      findings.push(...found);
-    }
-    if (findings.length === 0) return diagnosis;
-    const count = `${findings.length} finding${findings.length === 1 ? '' : 's'}`;
-    return { summary: `${count} from ${asked.join(', ')}, which the command runs`, findings };
+    const asked = await askTools(this.checks, {
+      workdir: this.options.sandbox.workdir,
+      findExecutable: (recipe, dir) => this.findExecutable(recipe, dir),
+      exec: (argv, dir) => this.exec(argv, { cwd: dir }),
+    });
+    return asked ?? diagnosis;
   }
 
   private killed(result: ExecResult): string | undefined {
@@ -546,51 +483,9 @@ class FixRun {
     return this.shell(this.options.request.command);
   }
 
-  /**
-   * Runs a command with the fix committed, as CI will see it: checks that compare the tree with HEAD
-   * (`git diff --exit-code`) judge the fix, not its being uncommitted. HEAD goes back to the requested
-   * commit afterwards, the fix staying in the working tree.
-   */
-  private async runCommitted(command = this.options.request.command): Promise<ExecResult> {
-    if (this.fixedFiles.size === 0) return this.shell(command);
-    const files = [...this.fixedFiles];
-    const quiet = { record: false, cwd: '' };
-    await this.must(['git', 'add', '-A', '--', ...files], 'git add', quiet);
-    await this.must(
-      [
-        'git',
-        ...[
-          '-c',
-          'user.name=ci-fixer',
-          '-c',
-          'user.email=ci-fixer@localhost',
-          '-c',
-          'core.hooksPath=/dev/null',
-        ],
-        ...['commit', '-q', '--no-verify', '--no-gpg-sign', '--allow-empty', '-m', 'ci-fixer: candidate fix'],
-      ],
-      'commit the candidate fix',
-      quiet,
-    );
-    try {
-      return await this.shell(command);
-    } finally {
-      await this.must(['git', 'reset', '-q', this.baseSha!], 'git reset', quiet);
-    }
-  }
-
-  /** Tracked files the command changed (not deleted) that any producer may change: a fix it made itself. */
-  private async writtenByCommand(before: Map<string, string>): Promise<string[]> {
-    const after = await this.snapshot();
-    const changed = changedSince(before, after).filter(
-      (file) => after.has(file) && after.get(file) !== 'deleted' && this.allowed(file),
-    );
-    if (changed.length === 0) return [];
-    const tracked = await this.must(['git', 'ls-files', '-z', '--', ...changed], 'git ls-files', {
-      record: false,
-      cwd: '',
-    });
-    return tracked.stdout.split('\0').filter(Boolean);
+  /** The command (or another) with the fix committed, as CI will see it. */
+  private runCommitted(command = this.options.request.command): Promise<ExecResult> {
+    return this.tree.withCommitted([...this.fixedFiles], () => this.shell(command));
   }
 
   private shell(command: string): Promise<ExecResult> {

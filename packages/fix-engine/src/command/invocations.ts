@@ -143,18 +143,20 @@ async function makeTargets(
   dir: string,
   read: RepoReader,
 ): Promise<{ script: string; dir: string }[] | null> {
-  let where = dir;
+  let where: string | undefined = dir;
   let file: string | undefined;
   const targets: string[] = [];
   for (let index = 0; index < args.length; index++) {
     const arg = args[index]!.text;
     if (arg === '-C' || arg === '-f') {
       const value = args[++index]?.text ?? '';
-      if (arg === '-C') where = inRepo(where, value) ?? where;
+      if (arg === '-C') where = where === undefined ? undefined : inRepo(where, value);
       else file = value;
-    } else if (arg.startsWith('-C')) where = inRepo(where, arg.slice(2)) ?? where;
+    } else if (arg.startsWith('-C')) where = where === undefined ? undefined : inRepo(where, arg.slice(2));
     else if (!arg.startsWith('-') && !arg.includes('=')) targets.push(arg);
   }
+  // A directory outside the repository is not read.
+  if (where === undefined) return null;
   const names = file ? [file] : ['GNUmakefile', 'makefile', 'Makefile'];
   for (const name of names) {
     const location = inRepo(where, name);

@@ -1,5 +1,7 @@
-import type { Finding } from '@ci-fixer/jobs';
+import type { Diagnosis, Finding } from '@ci-fixer/jobs';
+import type { ExecResult } from '@ci-fixer/sandbox';
 import { fileIn, type ParseContext } from '../diagnose/context.ts';
+import { stripAnsi } from '../diagnose/paths.ts';
 import { parsePythonTools } from '../diagnose/python.ts';
 import {
   blackApply,
@@ -31,6 +33,38 @@ const listedFiles = (output: string, pattern: RegExp) =>
     .split('\n')
     .map((line) => line.trim())
     .filter((line) => pattern.test(line));
+
+/** How probes reach the sandbox: the recipe's program, found from a directory, and running it there. */
+export interface ProbeRunner {
+  workdir: string;
+  findExecutable(recipe: Recipe, dir: string): Promise<string | undefined>;
+  exec(argv: string[], dir: string): Promise<ExecResult>;
+}
+
+/**
+ * Asks every tool the checks name what it would change; undefined when none is installed or none would
+ * change anything.
+ */
+export async function askTools(
+  checks: readonly ToolCheck[],
+  runner: ProbeRunner,
+): Promise<Diagnosis | undefined> {
+  const findings: Finding[] = [];
+  const asked: string[] = [];
+  for (const probe of probesFor(checks)) {
+    const executable = await runner.findExecutable(probe.recipe, probe.check.dir);
+    if (!executable) continue;
+    const argv = probe.argv(executable);
+    const result = await runner.exec(argv, probe.check.dir);
+    const output = stripAnsi(`${result.stdout}\n${result.stderr}`);
+    const found = probe.findings(output, result.exitCode, { workdir: runner.workdir, cwd: probe.check.dir });
+    if (found.length > 0) asked.push(`\`${argv.join(' ')}\``);
+    findings.push(...found);
+  }
+  if (findings.length === 0) return undefined;
+  const count = `${findings.length} finding${findings.length === 1 ? '' : 's'}`;
+  return { summary: `${count} from ${asked.join(', ')}, which the command runs`, findings };
+}
 
 export function probesFor(checks: readonly ToolCheck[]): Probe[] {
   const seen = new Set<string>();
