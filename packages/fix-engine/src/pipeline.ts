@@ -21,7 +21,8 @@ import { killReason } from './kill-reason.ts';
 import * as patchGuard from './patch-guard.ts';
 import { PlatformError } from './platform-error.ts';
 import { RECIPES, type Recipe } from './recipes/index.ts';
-import { detectToolchains, type Toolchain } from './toolchain.ts';
+import { installArgv, toolchainsToInstall } from './install-plan.ts';
+import type { Toolchain } from './toolchain.ts';
 import { changedSince, WorkTree } from './work-tree.ts';
 
 export { PlatformError };
@@ -214,11 +215,14 @@ class FixRun {
    */
   private async install(): Promise<void> {
     await this.enter('installing');
-    this.toolchains = await this.detect();
-    const needed = ecosystemsOf(this.plan);
-    const skipped = needed ? this.toolchains.filter((t) => t.install && !needed.has(t.ecosystem)) : [];
+    const { toolchains, install } = await toolchainsToInstall(
+      this.options.sandbox,
+      this.cwd,
+      ecosystemsOf(this.plan),
+    );
+    this.toolchains = toolchains;
     for (let attempt = 1; ; attempt++) {
-      const failed = await this.installOnce(skipped);
+      const failed = await this.installOnce(install);
       if (!failed) return;
       const shown = failed.toolchain.install!.join(' ');
       const diagnosis = this.diagnoseFailure(failed.result, shown);
@@ -240,43 +244,13 @@ class FixRun {
   }
 
   private async installOnce(
-    skipped: readonly Toolchain[],
+    install: readonly Toolchain[],
   ): Promise<{ toolchain: Toolchain; result: ExecResult } | undefined> {
-    for (const toolchain of this.toolchains) {
-      if (!toolchain.install || skipped.includes(toolchain)) continue;
-      const result = await this.exec(await this.resolveCommand(toolchain));
+    for (const toolchain of install) {
+      const result = await this.exec(await installArgv(toolchain, (name) => this.onPath(name)));
       if (result.exitCode !== 0) return { toolchain, result };
     }
     return undefined;
-  }
-
-  /** Toolchains of the working directory; a package in a monorepo may keep its lockfile at the root. */
-  private async detect(): Promise<Toolchain[]> {
-    const view = async (dir: string) => {
-      const listing = await this.must(['ls', '-A', '--', dir || '.'], 'list the repository', {
-        record: false,
-        cwd: '',
-      });
-      return {
-        names: listing.stdout.split('\n').filter(Boolean),
-        read: async (name: string) =>
-          (
-            await this.options.sandbox.readFile(path.posix.join(dir || '.', name)).catch(() => undefined)
-          )?.toString(),
-      };
-    };
-    const here = await detectToolchains(await view(this.cwd));
-    if (here.length > 0 || !this.cwd) return here;
-    return detectToolchains(await view(''));
-  }
-
-  /** A package manager that is not installed runs from the npm registry at the version the repo declares. */
-  private async resolveCommand(toolchain: Toolchain): Promise<string[]> {
-    const [tool, ...args] = toolchain.install!;
-    if (tool !== 'yarn' && tool !== 'pnpm') return toolchain.install!;
-    if (await this.onPath(tool)) return toolchain.install!;
-    const version = tool === 'yarn' && args.includes('--frozen-lockfile') ? '1' : 'latest';
-    return ['npm', 'exec', '--yes', `--package=${tool}@${version}`, '--', tool, ...args];
   }
 
   /** Runs the command; a pass is confirmed by a second run, since a failure that does not recur may be flaky. */
