@@ -24,7 +24,7 @@ const MAX_SCRIPT_BYTES = 64 * 1024;
 const MAX_INVOCATIONS = 500;
 // Programs that only move data around or decide on it: none names a tool or needs an ecosystem.
 const NEUTRAL = new Set(
-  '[ [[ test true false : echo printf exit return cd pushd popd set unset export local declare readonly shift read eval source . wc grep egrep fgrep sed awk sort uniq head tail cat tee tr cut diff cmp git find ls mkdir rm cp mv touch chmod printenv date sleep dirname basename realpath pwd which command type trap wait xargs env time nice timeout exec'.split(
+  '[ [[ test true false : echo printf exit return cd pushd popd set unset export local declare readonly shift read wc grep egrep fgrep sed awk sort uniq head tail cat tee tr cut diff cmp git find ls mkdir rm cp mv touch chmod printenv date sleep dirname basename realpath pwd which command type trap wait xargs env time nice timeout exec'.split(
     ' ',
   ),
 );
@@ -114,6 +114,7 @@ async function expansion(
     const file = args.find((arg) => !arg.text.startsWith('-'));
     return file ? scriptFile(file.text, dir, read) : undefined;
   }
+  if ((name === 'source' || name === '.') && args[0]?.literal) return scriptFile(args[0].text, dir, read);
   if (name.includes('/')) return scriptFile(name, dir, read);
   return undefined;
 }

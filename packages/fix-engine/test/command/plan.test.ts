@@ -91,6 +91,7 @@ describe('the ecosystems a check needs', () => {
     ['$LINTER --check .', 'a program named at run time'],
     ['cargo fmt --check', 'a tool of an ecosystem it does not install'],
     ['make lint', 'a Makefile that is not there'],
+    ['eval "$CHECK"', 'a command made at run time'],
   ])('every ecosystem for %s (%s)', async (command) => {
     expect(ecosystemsOf(await plan(command))).toBeUndefined();
   });
