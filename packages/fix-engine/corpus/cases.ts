@@ -22,7 +22,23 @@ export interface CorpusCase {
   lock?: { manager: 'npm' | 'pnpm'; dir?: string; manifest?: string };
   /** Runs inside `pnpm test` (kept small: the whole subset must stay under about two minutes). */
   quick?: boolean;
+  /** The class of real CI check it stands for (issue 13), reported per class by `pnpm eval`. */
+  checkClass?: CheckClass;
+  /** What the reason must say, for cases where an honest reason is the point. */
+  reason?: RegExp;
+  /** A step the engine must not run for this check (an install of an ecosystem the check does not use). */
+  forbiddenStep?: RegExp;
 }
+
+export const CHECK_CLASSES = {
+  unnamed: 'checks that do not name their findings',
+  'fixes-itself': 'checks that fix while they fail',
+  'install-fails': 'a dependency install that fails',
+  'tool-config': "the check's tool configuration",
+  killed: 'killed commands',
+  'scoped-install': 'installing only what the check needs',
+} as const;
+export type CheckClass = keyof typeof CHECK_CLASSES;
 
 const pkg = (
   devDependencies: Record<string, string> = {},
@@ -39,6 +55,15 @@ const goMod = 'module example.com/fixture\n\ngo 1.21\n';
 const isortCfg = '[settings]\nprofile = black\n';
 const conftest = '# puts the repository root on sys.path for the tests\n';
 const gofmtCheck = 'out=$(gofmt -l .); if [ -n "$out" ]; then echo "$out"; exit 1; fi';
+const unformattedGo = 'package calc\nfunc  Add(a,b int) int {return a+b}\n';
+// gofmt-clean, but `gofmt -s` simplifies the composite literal.
+const unsimplifiedGo =
+  'package calc\n\ntype Point struct{ X, Y int }\n\nvar Points = []Point{Point{1, 2}, Point{3, 4}}\n';
+// Sorted for isort's default profile but not for its black profile, which black agrees with.
+const isortDefaultOrder =
+  'import os\nfrom collections import (ChainMap, Counter, OrderedDict, defaultdict, deque,\n                         namedtuple)\n\nprint(os, OrderedDict, defaultdict, namedtuple, Counter, ChainMap, deque)\n';
+// A package index that cannot be reached, as a private index behind a VPN or during an outage.
+const unreachableIndex = '--index-url https://pypi.internal.invalid/simple\nblack==23.1.0\n';
 
 export const CASES: CorpusCase[] = [
   // ---- JavaScript / TypeScript
@@ -411,6 +436,279 @@ export const CASES: CorpusCase[] = [
       'calc/calc.go': 'package calc\n\nfunc Add(a, b int) int { return a + b }\n',
       'calc/calc_test.go':
         'package calc\n\nimport "testing"\n\nfunc TestAdd(t *testing.T) {\n\tif Add(1, 2) != 3 {\n\t\tt.Fatal("bad")\n\t}\n}\n',
+    },
+  },
+
+  // ---- Issue 13: check commands as real CI writes them
+  {
+    name: 'go-gofmt-test-z',
+    language: 'go',
+    category: 'format',
+    checkClass: 'unnamed',
+    expected: 'fixed',
+    command: 'test -z "$(gofmt -l .)"',
+    files: { 'go.mod': goMod, 'calc/calc.go': unformattedGo },
+  },
+  {
+    name: 'go-gofmt-count',
+    language: 'go',
+    category: 'format',
+    checkClass: 'unnamed',
+    expected: 'fixed',
+    command: 'if [ "$(gofmt -s -l . | wc -l)" -gt 0 ]; then exit 1; fi',
+    files: { 'go.mod': goMod, 'calc/calc.go': unformattedGo },
+  },
+  {
+    name: 'go-gofmt-make-echo',
+    language: 'go',
+    category: 'format',
+    checkClass: 'unnamed',
+    expected: 'fixed',
+    command: 'make lint',
+    files: {
+      'go.mod': goMod,
+      'calc/calc.go': unformattedGo,
+      Makefile:
+        '.PHONY: lint fmt-check\nlint: fmt-check\n\tgo vet ./...\n\nfmt-check:\n\t@if [ -n "$$(gofmt -l .)" ]; then echo "code is not formatted, run make fmt"; exit 1; fi\n',
+    },
+  },
+  {
+    name: 'go-mod-tidy-diff',
+    language: 'go',
+    category: 'dependency',
+    checkClass: 'unnamed',
+    expected: 'fixed',
+    command: 'go mod tidy -diff',
+    files: {
+      'go.mod': goMod,
+      'go.sum': 'example.com/unused v1.0.0 h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n',
+      'main.go': 'package main\n\nfunc main() {}\n',
+    },
+  },
+  {
+    name: 'js-prettier-script-quiet',
+    language: 'js',
+    category: 'format',
+    checkClass: 'unnamed',
+    expected: 'fixed',
+    command: 'npm run format:check',
+    lock: { manager: 'npm' },
+    files: {
+      'package.json': pkg(
+        PRETTIER,
+        {},
+        {
+          scripts: {
+            'format:check': "prettier --check . > /dev/null 2>&1 || (echo 'code is not formatted' && exit 1)",
+          },
+        },
+      ),
+      'src/index.js': 'export function add(a,b){return a+b}\n',
+    },
+  },
+  {
+    name: 'py-black-quiet',
+    language: 'python',
+    category: 'format',
+    checkClass: 'unnamed',
+    expected: 'fixed',
+    command: 'black --check --quiet .',
+    files: { 'app.py': "def add(a,b):\n    return a+b\nNAMES = [ 'a','b' ]\n" },
+  },
+  {
+    name: 'py-isort-script',
+    language: 'python',
+    category: 'format',
+    checkClass: 'unnamed',
+    expected: 'fixed',
+    command: 'bash scripts/lint.sh',
+    files: {
+      '.isort.cfg': isortCfg,
+      'app.py': 'import sys\nimport os\n\nprint(os.sep, sys.argv)\n',
+      'scripts/lint.sh':
+        '#!/usr/bin/env bash\nset -euo pipefail\nif ! isort --check-only --quiet . >/dev/null 2>&1; then\n  echo "imports are not sorted; run isort ."\n  exit 1\nfi\n',
+    },
+  },
+  {
+    name: 'go-gofmt-clean-test-fails',
+    language: 'go',
+    category: 'test',
+    checkClass: 'unnamed',
+    expected: 'unfixable',
+    command: 'test -z "$(gofmt -l .)" && go test ./...',
+    files: {
+      'go.mod': goMod,
+      'calc/calc.go': 'package calc\n\nfunc Add(a, b int) int { return a - b }\n',
+      'calc/calc_test.go':
+        'package calc\n\nimport "testing"\n\nfunc TestAdd(t *testing.T) {\n\tif Add(1, 2) != 3 {\n\t\tt.Fatal("Add(1, 2) != 3")\n\t}\n}\n',
+    },
+  },
+  {
+    name: 'go-fmt-git-diff',
+    language: 'go',
+    category: 'format',
+    checkClass: 'fixes-itself',
+    expected: 'fixed',
+    command: 'go fmt ./... && git diff --exit-code',
+    files: { 'go.mod': goMod, 'calc/calc.go': unformattedGo },
+  },
+  {
+    name: 'js-prettier-write-git-diff',
+    language: 'js',
+    category: 'format',
+    checkClass: 'fixes-itself',
+    expected: 'fixed',
+    command: 'npx prettier --write . && git diff --quiet',
+    lock: { manager: 'npm' },
+    files: { 'package.json': pkg(PRETTIER), 'src/index.js': 'export function add(a,b){return a+b}\n' },
+  },
+  {
+    name: 'py-black-git-diff',
+    language: 'python',
+    category: 'format',
+    checkClass: 'fixes-itself',
+    expected: 'fixed',
+    command: 'black . && git diff --exit-code',
+    files: { 'app.py': 'def main( ):\n    return 1\n' },
+  },
+  {
+    name: 'go-writes-then-test-fails',
+    language: 'go',
+    category: 'test',
+    checkClass: 'fixes-itself',
+    expected: 'unfixable',
+    // A generator that rewrites a tracked file, then a logic bug: what the command wrote is no fix.
+    command: 'printf "package calc\\n\\nconst Version = \\"dev\\"\\n" > calc/version.go && go test ./...',
+    files: {
+      'go.mod': goMod,
+      'calc/version.go': 'package calc\n\nconst Version = "1.0.0"\n',
+      'calc/calc.go': 'package calc\n\nfunc Add(a, b int) int { return a - b }\n',
+      'calc/calc_test.go':
+        'package calc\n\nimport "testing"\n\nfunc TestAdd(t *testing.T) {\n\tif Add(1, 2) != 3 {\n\t\tt.Fatal("Add(1, 2) != 3")\n\t}\n}\n',
+    },
+  },
+  {
+    name: 'py-index-down-black',
+    language: 'python',
+    category: 'format',
+    checkClass: 'install-fails',
+    expected: 'fixed',
+    command: 'black --check .',
+    reason: /\(dependencies could not be installed: python3 -m pip install /,
+    files: { 'requirements.txt': unreachableIndex, 'app.py': 'def main( ):\n    return 1\n' },
+  },
+  {
+    name: 'py-index-down-passes',
+    language: 'python',
+    category: 'unknown',
+    checkClass: 'install-fails',
+    expected: 'not_reproducible',
+    command: 'black --check .',
+    reason: /^the command passed twice in the sandbox \(dependencies could not be installed: /,
+    files: { 'requirements.txt': unreachableIndex, 'app.py': 'def main():\n    return 1\n' },
+  },
+  {
+    name: 'go-module-unreachable-gofmt',
+    language: 'go',
+    category: 'format',
+    checkClass: 'install-fails',
+    expected: 'fixed',
+    command: 'test -z "$(gofmt -l .)"',
+    reason: /\(dependencies could not be installed: go mod download: /,
+    files: {
+      'go.mod': `${goMod}\nrequire example.invalid/private v1.0.0\n`,
+      'calc/calc.go': unformattedGo,
+    },
+  },
+  {
+    name: 'go-gofmt-simplify',
+    language: 'go',
+    category: 'format',
+    checkClass: 'tool-config',
+    expected: 'fixed',
+    command: 'out=$(gofmt -s -l .); if [ -n "$out" ]; then echo "$out"; exit 1; fi',
+    files: { 'go.mod': goMod, 'calc/points.go': unsimplifiedGo },
+  },
+  {
+    name: 'py-isort-profile-flag',
+    language: 'python',
+    category: 'format',
+    checkClass: 'tool-config',
+    expected: 'fixed',
+    command: 'isort --check-only --profile black . && black --check .',
+    files: { 'app.py': isortDefaultOrder },
+  },
+  {
+    name: 'py-isort-pyproject',
+    language: 'python',
+    category: 'format',
+    checkClass: 'tool-config',
+    expected: 'fixed',
+    command: 'isort --check-only --diff . && black --check --diff .',
+    files: {
+      'pyproject.toml': '[tool.isort]\nprofile = "black"\n\n[tool.black]\nline-length = 100\n',
+      'app.py': isortDefaultOrder,
+    },
+  },
+  {
+    name: 'py-black-line-length-flag',
+    language: 'python',
+    category: 'format',
+    checkClass: 'tool-config',
+    expected: 'fixed',
+    command: 'black --check --line-length 100 .',
+    files: {
+      'app.py':
+        'def describe(first_name, last_name, city):\n    return "{} {} lives in {}, and has lived there for years".format(first_name, last_name, city)\nNAMES = [ "a","b" ]\n',
+    },
+  },
+  {
+    name: 'killed-make-sigkill',
+    language: 'go',
+    category: 'unknown',
+    checkClass: 'killed',
+    expected: 'unfixable',
+    command: 'make test',
+    reason:
+      /^a process the command started was killed \(SIGKILL: out of memory, a sandbox limit or a reaper\)/,
+    files: { 'go.mod': goMod, Makefile: "test:\n\t@echo running\n\tsh -c 'kill -KILL $$$$'\n" },
+  },
+  {
+    name: 'killed-bash-sigkill',
+    language: 'js',
+    category: 'unknown',
+    checkClass: 'killed',
+    expected: 'unfixable',
+    command: 'node -e "process.kill(process.pid, \'SIGKILL\')"',
+    reason: /^the command was killed \(exit 137\b/,
+    files: { 'package.json': pkg() },
+  },
+  {
+    name: 'go-gofmt-beside-node',
+    language: 'go',
+    category: 'format',
+    checkClass: 'scoped-install',
+    expected: 'fixed',
+    command: 'test -z "$(gofmt -l .)"',
+    forbiddenStep: /^npm /,
+    lock: { manager: 'npm' },
+    files: {
+      'go.mod': goMod,
+      'calc/calc.go': unformattedGo,
+      'package.json': pkg({}, { 'is-number': '7.0.0' }),
+    },
+  },
+  {
+    name: 'py-black-beside-go',
+    language: 'python',
+    category: 'format',
+    checkClass: 'scoped-install',
+    expected: 'fixed',
+    command: 'black --check .',
+    forbiddenStep: /^go mod download/,
+    files: {
+      'go.mod': `${goMod}\nrequire github.com/google/uuid v1.6.0\n`,
+      'app.py': 'def main( ):\n    return 1\n',
     },
   },
 ];

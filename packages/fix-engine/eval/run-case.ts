@@ -121,21 +121,29 @@ async function checkPatch(
     const applied = await run(['git', 'apply', '--whitespace=nowarn', '.fix.patch'], '.');
     if (!applied.ok) return { ok: false, detail: `the patch does not apply: ${applied.output}` };
     await sandbox.exec(['rm', '.fix.patch']);
+    // Committed, as CI sees a fix: checks that compare the tree with HEAD (`git diff --exit-code`) included.
+    const identity = ['-c', 'user.name=eval', '-c', 'user.email=eval@example.invalid'];
+    const committed = await run(['git', ...identity, 'commit', '-qam', 'fix', '--no-verify'], '.');
+    if (!committed.ok) return { ok: false, detail: `the patch cannot be committed: ${committed.output}` };
     const listing = await sandbox.exec(['ls', '-A'], { cwd });
     const toolchains = await detectToolchains({
       names: listing.stdout.split('\n').filter(Boolean),
       read: async (name) => (await sandbox.readFile(`${cwd}/${name}`).catch(() => undefined))?.toString(),
     });
+    // An install that fails is noted, not final: the check may not need it (as for the engine).
+    const installFailures: string[] = [];
     for (const toolchain of toolchains) {
       if (!toolchain.install) continue;
       const install = await run(toolchain.install);
-      if (!install.ok)
-        return { ok: false, detail: `${toolchain.install.join(' ')} failed: ${install.output}` };
+      if (!install.ok) installFailures.push(`${toolchain.install.join(' ')} failed: ${install.output}`);
     }
     for (const command of [corpusCase.command, corpusCase.verifyCommand].filter((c) => c !== undefined)) {
       const passed = await run(['bash', '-c', command]);
       if (!passed.ok)
-        return { ok: false, detail: `\`${command}\` still fails with the patch: ${passed.output}` };
+        return {
+          ok: false,
+          detail: `\`${command}\` still fails with the patch: ${passed.output}${installFailures.map((f) => `; ${f}`).join('')}`,
+        };
     }
     return { ok: true, detail: 'the patch applies to a fresh clone and the command passes' };
   } finally {

@@ -1,5 +1,4 @@
 import path from 'node:path';
-import type { ExecResult } from '@ci-fixer/sandbox';
 
 /** Whether a repository URL names a directory on this host (a path or a file:// URL). */
 export function isLocalRepoUrl(url: string): boolean {
@@ -24,16 +23,4 @@ export function gitProtocolEnv(url: string, extra: [string, string][] = []): Rec
     env[`GIT_CONFIG_VALUE_${index}`] = value;
   });
   return env;
-}
-
-/**
- * What happened to a command that did not end by itself: a timeout or a kill says so (and which limit),
- * instead of being diagnosed from whatever output it left. Undefined for a command that exited.
- */
-export function killReason(result: ExecResult, timeoutMs: number): string | undefined {
-  if (result.timedOut)
-    return `the command timed out after ${Math.round(timeoutMs / 1000)} s (SANDBOX_COMMAND_TIMEOUT_SECONDS)`;
-  if (result.exitCode === 137) return 'the command was killed (exit 137: out of memory or a sandbox limit)';
-  if (result.exitCode === 143) return 'the command was terminated (exit 143: SIGTERM)';
-  return undefined;
 }

@@ -12,19 +12,20 @@ import type {
 import type { ExecResult, Sandbox } from '@ci-fixer/sandbox';
 import { runAgent, type AgentOptions } from './agent/loop.ts';
 import { cacheEnvironment } from './cache-env.ts';
+import { planCommand, type CommandPlan } from './command/invocations.ts';
+import { askTools } from './command/probes.ts';
+import { ecosystemsOf, flagsFor, toolChecks, type ToolCheck } from './command/tools.ts';
 import { diagnose } from './diagnose/index.ts';
-import { gitProtocolEnv, killReason } from './git-env.ts';
+import { gitProtocolEnv } from './git-env.ts';
+import { killReason } from './kill-reason.ts';
 import * as patchGuard from './patch-guard.ts';
+import { PlatformError } from './platform-error.ts';
 import { RECIPES, type Recipe } from './recipes/index.ts';
-import { detectToolchains, type Toolchain } from './toolchain.ts';
+import { installArgv, toolchainsToInstall } from './install-plan.ts';
+import type { Toolchain } from './toolchain.ts';
+import { changedSince, WorkTree } from './work-tree.ts';
 
-/** A failure of the platform rather than of the repository: worth retrying. */
-export class PlatformError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'PlatformError';
-  }
-}
+export { PlatformError };
 
 export interface FixOptions {
   sandbox: Sandbox;
@@ -62,12 +63,6 @@ const EXCLUDES = [
   '.venv/',
 ];
 
-/** Files whose state differs between two snapshots: newly changed, changed again, or restored. */
-function changedSince(before: Map<string, string>, after: Map<string, string>): string[] {
-  const files = new Set([...before.keys(), ...after.keys()]);
-  return [...files].filter((file) => before.get(file) !== after.get(file));
-}
-
 /**
  * Clone → install → reproduce → diagnose → fix (recipes, then the agent) → verify, inside one sandbox.
  * Returns an outcome for anything the repository caused; throws PlatformError for what the platform did.
@@ -84,6 +79,8 @@ class FixRun {
   private readonly env: Record<string, string>;
   private stage: Stage = 'cloning';
   private baseSha: string | null = null;
+  /** The checkout, through git; set once cloned. */
+  private tree!: WorkTree;
   private toolchains: Toolchain[] = [];
   private readonly fixedFiles = new Set<string>();
   /** Files the agent changed: the check-configuration rules of the patch guard apply to these. */
@@ -96,6 +93,11 @@ class FixRun {
   private readonly strategies: string[] = [];
   private flaky = false;
   private agentUsage: AgentUsage | undefined;
+  /** What the command runs, read from it and the scripts it calls (never executed for that). */
+  private plan: CommandPlan = { invocations: [], opaque: [] };
+  private checks: ToolCheck[] = [];
+  /** Why installing dependencies failed, when it did: the check still runs, and the reason says so. */
+  private installFailure: string | undefined;
 
   constructor(options: FixOptions) {
     this.options = options;
@@ -114,10 +116,17 @@ class FixRun {
         null,
       );
     }
-    const installFailed = await this.install();
-    if (installFailed) return installFailed;
+    this.plan = await planCommand(this.options.request.command, this.cwd, (file) =>
+      this.options.sandbox
+        .readFile(file)
+        .then((data) => data.toString())
+        .catch(() => undefined),
+    );
+    this.checks = toolChecks(this.plan);
+    await this.install();
 
     await this.enter('reproducing');
+    const beforeRun = await this.tree.snapshot();
     let failure = await this.reproduce();
     if (!failure) {
       if (this.fixedFiles.size > 0) return this.verifyAndFinish(null);
@@ -125,7 +134,14 @@ class FixRun {
     }
 
     await this.enter('diagnosing');
-    const original = this.diagnoseFailure(failure, this.options.request.command);
+    const written = (await this.tree.rewrittenSince(beforeRun)).filter((file) => this.allowed(file));
+    let original = this.diagnoseFailure(failure, this.options.request.command);
+    // A check that fixes while it fails (`go fmt ./... && git diff --exit-code`) left the fix in the tree.
+    if (written.length > 0) {
+      const fixed = await this.tryCandidate(written, 'check-output', original);
+      if (fixed) return fixed;
+    }
+    original = await this.withProbes(original, failure);
     let diagnosis = original;
 
     for (let round = 1; round <= MAX_ROUNDS; round++) {
@@ -133,9 +149,9 @@ class FixRun {
       const applied = await this.applyRecipes(diagnosis);
       if (applied.length === 0) break;
       await this.enter('verifying');
-      failure = await this.runCommand();
+      failure = await this.runCommitted();
       if (failure.exitCode === 0) return this.verifyAndFinish(original);
-      diagnosis = this.diagnoseFailure(failure, this.options.request.command);
+      diagnosis = await this.withProbes(this.diagnoseFailure(failure, this.options.request.command), failure);
     }
 
     if (this.options.agent) return this.runAgent(original, diagnosis, failure);
@@ -179,6 +195,11 @@ class FixRun {
     this.baseSha = (
       await this.must(['git', 'rev-parse', 'HEAD'], 'git rev-parse', { record: false })
     ).stdout.trim();
+    this.tree = new WorkTree(async (args, { check = false } = {}) => {
+      const argv = ['git', ...args];
+      const options = { record: false, cwd: '' };
+      return check ? this.must(argv, argv.slice(0, 2).join(' '), options) : this.exec(argv, options);
+    }, this.baseSha);
     const exclude = await this.options.sandbox.readFile('.git/info/exclude').catch(() => Buffer.alloc(0));
     await this.options.sandbox.writeFile(
       '.git/info/exclude',
@@ -187,15 +208,22 @@ class FixRun {
   }
 
   /**
-   * Installs dependencies as CI would. A lockfile out of step with its manifest is repaired by a recipe and
-   * the install tried again; any other failure is the repository's and ends the run with an outcome.
+   * Installs dependencies as CI would, for the ecosystems the check uses. A lockfile out of step with its
+   * manifest is repaired by a recipe and the install tried again; any other failure is kept for the reason,
+   * and the check runs anyway: the tools it needs may be there (a formatter on the worker), and a check
+   * that passes is `not_reproducible` whatever the install said.
    */
-  private async install(): Promise<FixResult | undefined> {
+  private async install(): Promise<void> {
     await this.enter('installing');
-    this.toolchains = await this.detect();
+    const { toolchains, install } = await toolchainsToInstall(
+      this.options.sandbox,
+      this.cwd,
+      ecosystemsOf(this.plan),
+    );
+    this.toolchains = toolchains;
     for (let attempt = 1; ; attempt++) {
-      const failed = await this.installOnce();
-      if (!failed) return undefined;
+      const failed = await this.installOnce(install);
+      if (!failed) return;
       const shown = failed.toolchain.install!.join(' ');
       const diagnosis = this.diagnoseFailure(failed.result, shown);
       for (const finding of diagnosis.findings) {
@@ -209,48 +237,20 @@ class FixRun {
           continue;
         }
       }
-      const killed = this.killed(failed.result) ?? '';
-      const why = `installing dependencies failed: ${shown}${killed && `: ${killed}`}`;
-      return this.finish('unfixable', why, diagnosis);
+      const killed = this.killed(failed.result);
+      this.installFailure = `${shown}: ${killed ?? diagnosis.summary}`;
+      return;
     }
   }
 
-  private async installOnce(): Promise<{ toolchain: Toolchain; result: ExecResult } | undefined> {
-    for (const toolchain of this.toolchains) {
-      if (!toolchain.install) continue;
-      const result = await this.exec(await this.resolveCommand(toolchain));
+  private async installOnce(
+    install: readonly Toolchain[],
+  ): Promise<{ toolchain: Toolchain; result: ExecResult } | undefined> {
+    for (const toolchain of install) {
+      const result = await this.exec(await installArgv(toolchain, (name) => this.onPath(name)));
       if (result.exitCode !== 0) return { toolchain, result };
     }
     return undefined;
-  }
-
-  /** Toolchains of the working directory; a package in a monorepo may keep its lockfile at the root. */
-  private async detect(): Promise<Toolchain[]> {
-    const view = async (dir: string) => {
-      const listing = await this.must(['ls', '-A', '--', dir || '.'], 'list the repository', {
-        record: false,
-        cwd: '',
-      });
-      return {
-        names: listing.stdout.split('\n').filter(Boolean),
-        read: async (name: string) =>
-          (
-            await this.options.sandbox.readFile(path.posix.join(dir || '.', name)).catch(() => undefined)
-          )?.toString(),
-      };
-    };
-    const here = await detectToolchains(await view(this.cwd));
-    if (here.length > 0 || !this.cwd) return here;
-    return detectToolchains(await view(''));
-  }
-
-  /** A package manager that is not installed runs from the npm registry at the version the repo declares. */
-  private async resolveCommand(toolchain: Toolchain): Promise<string[]> {
-    const [tool, ...args] = toolchain.install!;
-    if (tool !== 'yarn' && tool !== 'pnpm') return toolchain.install!;
-    if (await this.onPath(tool)) return toolchain.install!;
-    const version = tool === 'yarn' && args.includes('--frozen-lockfile') ? '1' : 'latest';
-    return ['npm', 'exec', '--yes', `--package=${tool}@${version}`, '--', tool, ...args];
   }
 
   /** Runs the command; a pass is confirmed by a second run, since a failure that does not recur may be flaky. */
@@ -272,13 +272,15 @@ class FixRun {
       if (claimed.length === 0) continue;
       const executable = await this.findExecutable(recipe);
       if (!executable) continue;
-      const before = await this.snapshot();
+      const before = await this.tree.snapshot();
       const files = claimed.map((file) => path.posix.relative(this.cwd || '.', file) || '.');
-      await this.exec(recipe.command(executable, files));
-      const touched = changedSince(before, await this.snapshot());
+      await this.exec(
+        recipe.command(executable, files, recipe.tool ? flagsFor(this.checks, recipe.tool) : []),
+      );
+      const touched = changedSince(before, await this.tree.snapshot());
       const outside = touched.filter((file) => !claimed.includes(file));
       if (outside.length > 0) {
-        await this.rollback(touched);
+        await this.tree.rollback(touched);
         if (outside.every((file) => this.allowed(file)))
           this.refusals.push(patchGuard.unreported(recipe.name, outside));
         continue;
@@ -299,16 +301,17 @@ class FixRun {
     return !violation;
   }
 
-  private async findExecutable(recipe: Recipe): Promise<string | undefined> {
+  /** The recipe's program, as a path relative to `dir` (where it will run) or a name on PATH. */
+  private async findExecutable(recipe: Recipe, dir = this.cwd): Promise<string | undefined> {
     for (const candidate of recipe.executables) {
       if (!candidate.includes('/')) {
         if (await this.onPath(candidate)) return candidate;
         continue;
       }
-      for (const base of new Set([this.cwd, ''])) {
+      for (const base of new Set([dir, this.cwd, ''])) {
         const inRepo = path.posix.join(base || '.', candidate);
         if ((await this.options.sandbox.exec(['test', '-x', inRepo])).exitCode === 0)
-          return path.posix.relative(this.cwd || '.', inRepo);
+          return path.posix.relative(dir || '.', inRepo);
       }
     }
     return undefined;
@@ -321,7 +324,7 @@ class FixRun {
 
   private async runAgent(original: Diagnosis, current: Diagnosis, failure: ExecResult): Promise<FixResult> {
     await this.enter('fixing');
-    const before = await this.snapshot();
+    const before = await this.tree.snapshot();
     const result = await runAgent(this.options.agent!, {
       request: this.options.request,
       diagnosis: current,
@@ -334,9 +337,9 @@ class FixRun {
       },
     });
     this.agentUsage = result.usage;
-    const edited = [...new Set([...changedSince(before, await this.snapshot()), ...result.edited])];
+    const edited = [...new Set([...changedSince(before, await this.tree.snapshot()), ...result.edited])];
     if (result.usage.stoppedBecause !== 'done' || edited.length === 0) {
-      await this.rollback(edited);
+      await this.tree.rollback(edited);
       return this.finish('unfixable', `the agent found no fix: ${result.summary}`, original);
     }
     edited.forEach((file) => {
@@ -349,27 +352,52 @@ class FixRun {
 
   /** The command must pass, then the broader verify command; and the patch must keep to the guardrails. */
   private async verifyAndFinish(original: Diagnosis | null): Promise<FixResult> {
+    return (await this.verifyFix(original))!;
+  }
+
+  /**
+   * A candidate fix that may well be wrong (what the failing command left in the tree): verified like any
+   * other, but when it does not hold, it is rolled back and the run goes on without it.
+   */
+  private async tryCandidate(
+    files: string[],
+    strategy: string,
+    original: Diagnosis,
+  ): Promise<FixResult | undefined> {
+    const candidate = files.filter((file) => !this.fixedFiles.has(file));
+    candidate.forEach((file) => this.fixedFiles.add(file));
+    this.strategies.push(strategy);
+    const result = await this.verifyFix(original, candidate);
+    if (result) return result;
+    candidate.forEach((file) => this.fixedFiles.delete(file));
+    this.strategies.pop();
+    return undefined;
+  }
+
+  /** Verifies the fix; a tentative candidate that fails is rolled back and answered with undefined. */
+  private async verifyFix(original: Diagnosis | null, tentative?: string[]): Promise<FixResult | undefined> {
     await this.enter('verifying');
-    const patch = await this.patch([...this.fixedFiles]);
+    const fail = async (reason: string) => {
+      if (!tentative) return this.finish('unfixable', reason, original);
+      await this.tree.rollback(tentative);
+      return undefined;
+    };
+    const patch = await this.tree.patch([...this.fixedFiles]);
     const violations = await this.guard(patch);
     if (violations.length > 0) {
-      await this.rollback([...this.fixedFiles]);
-      return this.finish('unfixable', violations.join('; '), original);
+      if (tentative) this.refusals.push(...violations);
+      else await this.tree.rollback([...this.fixedFiles]);
+      return fail(violations.join('; '));
     }
     const strategy = [...new Set(this.strategies)].join('+');
-    const command = await this.runCommand();
+    const command = await this.runCommitted();
     if (command.exitCode !== 0) {
       const killed = this.killed(command);
-      return this.finish('unfixable', `${killed ?? 'the command still fails'} after ${strategy}`, original);
+      return fail(`${killed ?? 'the command still fails'} after ${strategy}`);
     }
     const verify = this.options.request.verifyCommand;
-    if (verify && (await this.shell(verify)).exitCode !== 0) {
-      return this.finish(
-        'unfixable',
-        `the command passes after ${strategy}, but the verify command \`${verify}\` fails`,
-        original,
-      );
-    }
+    if (verify && (await this.runCommitted(verify)).exitCode !== 0)
+      return fail(`the command passes after ${strategy}, but the verify command \`${verify}\` fails`);
     return this.finish('fixed', `the command passes after ${this.strategies.join(', ')}`, original, {
       patch,
       strategy,
@@ -391,56 +419,6 @@ class FixRun {
     );
   }
 
-  /**
-   * Tracked files that differ from HEAD plus untracked files that are not ignored, each with the hash of its
-   * content (or `deleted`), so that a second change to an already changed file is seen too.
-   */
-  private async snapshot(): Promise<Map<string, string>> {
-    const status = await this.must(
-      ['git', 'status', '--porcelain=v1', '-z', '--untracked-files=all', '--no-renames'],
-      'git status',
-      { record: false, cwd: '' },
-    );
-    const entries = status.stdout.split('\0').filter(Boolean);
-    const present = entries
-      .filter((entry) => !entry.slice(0, 2).includes('D'))
-      .map((entry) => entry.slice(3));
-    const hashes = present.length
-      ? (
-          await this.must(['git', 'hash-object', '--', ...present], 'git hash-object', {
-            record: false,
-            cwd: '',
-          })
-        ).stdout
-          .split('\n')
-          .filter(Boolean)
-      : [];
-    const snapshot = new Map(entries.map((entry) => [entry.slice(3), 'deleted']));
-    present.forEach((file, index) => snapshot.set(file, hashes[index] ?? 'unknown'));
-    return snapshot;
-  }
-
-  private async rollback(files: string[]): Promise<void> {
-    if (files.length === 0) return;
-    await this.exec(['git', 'checkout', '-q', this.baseSha ?? 'HEAD', '--', ...files], {
-      record: false,
-      cwd: '',
-    });
-    await this.exec(['git', 'clean', '-fq', '--', ...files], { record: false, cwd: '' });
-    await this.exec(['git', 'reset', '-q', '--', ...files], { record: false, cwd: '' });
-  }
-
-  private async patch(files: string[]): Promise<string> {
-    if (files.length === 0) return '';
-    await this.must(['git', 'add', '-A', '--', ...files], 'git add', { record: false, cwd: '' });
-    const diff = await this.must(
-      ['git', 'diff', '--cached', '--binary', this.baseSha!, '--', ...files],
-      'git diff',
-      { record: false, cwd: '' },
-    );
-    return diff.stdout;
-  }
-
   private diagnoseFailure(result: ExecResult, command: string): Diagnosis {
     const killed = this.killed(result);
     if (killed)
@@ -456,12 +434,32 @@ class FixRun {
     return diagnosis;
   }
 
+  /**
+   * When the output names nothing, the tools the command names are asked what they would change, with the
+   * check's own options, in its directory (so with the repository's configuration).
+   */
+  private async withProbes(diagnosis: Diagnosis, failure: ExecResult): Promise<Diagnosis> {
+    const unnamed = diagnosis.findings.every((finding) => finding.category === 'unknown');
+    if (!unnamed || this.killed(failure)) return diagnosis;
+    const asked = await askTools(this.checks, {
+      workdir: this.options.sandbox.workdir,
+      findExecutable: (recipe, dir) => this.findExecutable(recipe, dir),
+      exec: (argv, dir) => this.exec(argv, { cwd: dir }),
+    });
+    return asked ?? diagnosis;
+  }
+
   private killed(result: ExecResult): string | undefined {
     return killReason(result, this.options.commandTimeoutMs);
   }
 
   private runCommand(): Promise<ExecResult> {
     return this.shell(this.options.request.command);
+  }
+
+  /** The command (or another) with the fix committed, as CI will see it. */
+  private runCommitted(command = this.options.request.command): Promise<ExecResult> {
+    return this.tree.withCommitted([...this.fixedFiles], () => this.shell(command));
   }
 
   private shell(command: string): Promise<ExecResult> {
@@ -544,6 +542,10 @@ class FixRun {
   ): FixResult {
     if (outcome !== 'fixed' && this.refusals.length > 0)
       reason = `${[...new Set(this.refusals)].join('; ')}: refused; ${reason}`;
+    if (this.installFailure) {
+      const install = `dependencies could not be installed: ${this.installFailure}`;
+      reason = outcome === 'unfixable' ? `${install}; ${reason}` : `${reason} (${install})`;
+    }
     return {
       outcome,
       reason: this.flaky ? `${reason} (the command passed once and failed once: it may be flaky)` : reason,

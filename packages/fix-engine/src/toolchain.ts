@@ -5,8 +5,10 @@
 
 export type NodePackageManager = 'npm' | 'pnpm' | 'yarn' | 'bun';
 
+export type Ecosystem = 'node' | 'python' | 'go';
+
 export interface Toolchain {
-  ecosystem: 'node' | 'python' | 'go';
+  ecosystem: Ecosystem;
   /** The install command, or none when the ecosystem needs no install step here. */
   install?: string[];
   packageManager?: NodePackageManager;

@@ -124,7 +124,9 @@ describe('the patch guard in the pipeline', () => {
   it('reports a command killed by SIGKILL as killed, not as unknown output', async () => {
     const result = await fix(hostileRepo('#!/bin/sh\n'), 'echo working; kill -KILL $$');
     expect(result.outcome).toBe('unfixable');
-    expect(result.reason).toBe('the command was killed (exit 137: out of memory or a sandbox limit)');
+    expect(result.reason).toBe(
+      'the command was killed (exit 137, SIGKILL: out of memory, a sandbox limit or a reaper)',
+    );
     expect(result.diagnosis?.summary).toBe(result.reason);
   });
 

@@ -14,8 +14,9 @@ const inCwd = (cwd: string, file: string) => path.posix.join(cwd || '.', file);
 export const prettierWrite: Recipe = {
   name: 'prettier-write',
   executables: ['node_modules/.bin/prettier'],
+  tool: 'prettier',
   claims: formatFiles('prettier'),
-  command: (prettier, files) => [prettier, '--write', '--', ...files],
+  command: (prettier, files, flags) => [prettier, '--write', ...flags, '--', ...files],
 };
 
 export const eslintFix: Recipe = {
@@ -28,30 +29,37 @@ export const eslintFix: Recipe = {
 export const isortApply: Recipe = {
   name: 'isort',
   executables: ['.venv/bin/isort', 'venv/bin/isort', 'isort'],
+  tool: 'isort',
   claims: formatFiles('isort'),
-  command: (isort, files) => [isort, '--', ...files],
+  command: (isort, files, flags) => [isort, ...flags, '--', ...files],
 };
 
 export const blackApply: Recipe = {
   name: 'black',
   executables: ['.venv/bin/black', 'venv/bin/black', 'black'],
+  tool: 'black',
   claims: formatFiles('black'),
-  command: (black, files) => [black, '--quiet', '--', ...files],
+  command: (black, files, flags) => [black, '--quiet', ...flags, '--', ...files],
 };
 
 export const gofmtWrite: Recipe = {
   name: 'gofmt-write',
   executables: ['gofmt'],
+  tool: 'gofmt',
   claims: formatFiles('gofmt'),
-  command: (gofmt, files) => [gofmt, '-w', '--', ...files],
+  command: (gofmt, files, flags) => [gofmt, '-w', ...flags, '--', ...files],
 };
 
-/** A go.mod that lacks a requirement, or a go.sum that lacks its checksums: `go mod tidy` writes both. */
+/**
+ * A go.mod that lacks a requirement, a go.sum that lacks its checksums, or either one untidy (`go mod tidy
+ * -diff`, `go mod verify`): `go mod tidy` writes both.
+ */
+const GO_MOD_RULES = new Set(['missing-go-module', 'missing-go-sum', 'go-mod-tidy']);
 export const goModTidy: Recipe = {
   name: 'go-mod-tidy',
   executables: ['go'],
   claims: (diagnosis, cwd) =>
-    diagnosis.findings.some((f) => f.rule === 'missing-go-module' || f.rule === 'missing-go-sum')
+    diagnosis.findings.some((f) => f.rule !== undefined && GO_MOD_RULES.has(f.rule))
       ? [inCwd(cwd, 'go.mod'), inCwd(cwd, 'go.sum')]
       : [],
   command: (go) => [go, 'mod', 'tidy'],

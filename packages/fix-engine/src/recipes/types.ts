@@ -17,6 +17,11 @@ export interface Recipe {
    * and then the repository root; a bare name on PATH.
    */
   readonly executables: readonly string[];
-  /** The argv, run in the working directory; `files` are relative to it. */
-  command(executable: string, files: string[]): string[];
+  /**
+   * The check's tool, when the recipe runs the same one: the options the check gives it (`gofmt -s`,
+   * `isort --profile black`) are given to the fix too, or the fix would not be the one the check wants.
+   */
+  readonly tool?: 'gofmt' | 'prettier' | 'black' | 'isort';
+  /** The argv, run in the working directory; `files` are relative to it, `flags` the check's options. */
+  command(executable: string, files: string[], flags: readonly string[]): string[];
 }
