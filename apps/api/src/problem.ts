@@ -6,12 +6,21 @@ export class HttpProblem extends Error {
   readonly status: number;
   readonly title: string;
   readonly extra: Record<string, unknown>;
+  /** Headers the answer carries, e.g. Retry-After. */
+  readonly headers: Record<string, string>;
 
-  constructor(status: number, title: string, detail: string, extra: Record<string, unknown> = {}) {
+  constructor(
+    status: number,
+    title: string,
+    detail: string,
+    extra: Record<string, unknown> = {},
+    headers: Record<string, string> = {},
+  ) {
     super(detail);
     this.status = status;
     this.title = title;
     this.extra = extra;
+    this.headers = headers;
   }
 }
 
@@ -44,6 +53,7 @@ const BODY_ERRORS: Record<string, [number, string, string]> = {
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (error: unknown, req, res, _next) => {
     if (error instanceof HttpProblem) {
+      for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
       sendProblem(res, error.status, error.title, error.message, error.extra);
       return;
     }

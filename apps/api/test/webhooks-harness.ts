@@ -3,12 +3,12 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
-import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { loadConfig } from '@ci-fixer/config';
-import { QUEUE_NAME, QUEUE_PREFIX, type FixJobData } from '@ci-fixer/jobs';
+import { QUEUE_NAME, QUEUE_PREFIX } from '@ci-fixer/jobs';
 import { createLogger } from '@ci-fixer/logger';
 import { createApp } from '../src/app.ts';
+import { FixQueue } from '../src/fix-queue.ts';
 
 export const API_TOKEN = 'webhook-test-token-0123456789';
 export const GITHUB_SECRET = "It's a Secret to Everybody";
@@ -24,7 +24,10 @@ export async function startApi(env: Record<string, string>, redisUrl: string) {
     REDIS_URL: redisUrl,
   });
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
-  const queue = new Queue<FixJobData>(QUEUE_NAME, { connection: redis, prefix: QUEUE_PREFIX });
+  // The API's own queue class, so quotas and job summaries apply here as in production; unsigned jobs.
+  const queue = new FixQueue(QUEUE_NAME, { connection: redis, prefix: QUEUE_PREFIX }, undefined, {
+    maxQueuedPerRepo: config.API_MAX_QUEUED_PER_REPO,
+  });
   const logger = createLogger({ service: 'api-test', level: 'error' });
   const app = createApp({ config, token: API_TOKEN, queue, redis, logger });
   const server: Server = await new Promise((resolve) => {

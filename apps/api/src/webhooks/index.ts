@@ -5,12 +5,13 @@ import express, {
   type RequestHandler,
   type Response,
 } from 'express';
-import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '@ci-fixer/config';
 import { COMMAND_FROM_SOURCE, type FixJobData, type Forge } from '@ci-fixer/jobs';
 import type { Logger } from '@ci-fixer/logger';
 import { safeEqual } from '../auth.ts';
+import { QueueQuotaExceeded, type FixQueue } from '../fix-queue.ts';
+import { quotaProblem } from '../routes/fix-jobs.ts';
 import type { ApiMetrics, WebhookOutcome } from '../metrics.ts';
 import { HttpProblem } from '../problem.ts';
 import { decideGitHubEvent, verifyGitHubSignature } from './github.ts';
@@ -20,7 +21,7 @@ import { guardSubject, ignoreReason, type Candidate, type IntakePolicy } from '.
 
 export interface WebhookDependencies {
   config: Config;
-  queue: Queue<FixJobData>;
+  queue: FixQueue;
   redis: Redis;
   logger: Logger;
   metrics: ApiMetrics;
@@ -184,19 +185,24 @@ export function webhookRoutes({ config, queue, redis, logger, metrics }: Webhook
     }
     try {
       await unavailableOnError(() => enqueue(candidate, jobId));
-      logger.info('fix job queued from webhook', {
-        forge,
-        deliveryId,
-        jobId,
-        repo: candidate.source.repo,
-        runId: candidate.source.runId,
-      });
-      return [202, { status: 'queued', jobId }];
     } catch (error) {
-      // Forget the delivery, the run and the attempt, so that the forge's redelivery succeeds once the queue is back.
+      // Forget the delivery, the run and the attempt, so that the forge's redelivery succeeds once the queue
+      // is back or the repository has a free place.
       await admitted.undo().catch(() => {});
-      throw error;
+      if (!(error instanceof QueueQuotaExceeded)) throw error;
+      logger.info('webhook refused: repository at its queue quota', { forge, deliveryId, jobId });
+      // GitLab disables a hook that keeps answering 4xx, so it hears why in a 2xx; GitHub shows the 429.
+      if (forge === 'gitlab') return [200, { status: 'ignored', reason: error.message }];
+      throw quotaProblem(error);
     }
+    logger.info('fix job queued from webhook', {
+      forge,
+      deliveryId,
+      jobId,
+      repo: candidate.source.repo,
+      runId: candidate.source.runId,
+    });
+    return [202, { status: 'queued', jobId }];
   }
 
   async function enqueue({ source, cloneUrl }: Candidate, jobId: string): Promise<void> {
@@ -256,10 +262,12 @@ function parseJson(body: Buffer): object {
   return payload;
 }
 
+/** Redis and queue errors become 503; a full quota passes through for the caller to answer. */
 async function unavailableOnError<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {
+    if (error instanceof QueueQuotaExceeded) throw error;
     throw new HttpProblem(
       503,
       'Queue Unavailable',
