@@ -35,11 +35,16 @@ const QUOTA_KEY_TTL_MS = 30 * 86_400_000;
  * Counts a repository's unfinished jobs and reserves a place for one more, in one script, so replicas
  * racing for the last place cannot both win. The set holds the ids of the repository's jobs; a job whose
  * hash has `finishedOn` (completed or failed) or is gone (removed) no longer counts and is dropped.
- * KEYS[1] the repository's set; ARGV: job key prefix, new job id, limit, now (ms), grace (ms), key TTL (ms).
+ * A request that BullMQ will deduplicate into an unfinished job takes no place (answer 2): resubmitting
+ * is answered with the existing job even at the quota.
+ * KEYS[1] the repository's set, KEYS[2] the request's deduplication key (or a key that never exists);
+ * ARGV: job key prefix, new job id, limit, now (ms), grace (ms), key TTL (ms).
  * The job keys are derived, not declared: like BullMQ's own scripts this needs one Redis, not a cluster.
  */
 const RESERVE_SCRIPT = `
 local prefix, id, limit, now, grace = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local existing = redis.call('GET', KEYS[2])
+if existing and redis.call('EXISTS', prefix .. existing) == 1 then return 2 end
 local members = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
 local live = 0
 for i = 1, #members, 2 do
@@ -103,10 +108,12 @@ export class FixQueue extends Queue<FixJobData> {
     const client = this.redis;
     const repo = data.request.repo.url;
     const quota = quotaKey(repo);
+    const dedupe = options.deduplication?.id;
     const reserved = await client.eval(
       RESERVE_SCRIPT,
-      1,
+      2,
       quota,
+      dedupe ? `${this.keys.de}:${dedupe}` : `${LIMITS_PREFIX}no-deduplication`,
       this.toKey(''),
       options.jobId,
       this.limits.maxQueuedPerRepo,
@@ -114,7 +121,7 @@ export class FixQueue extends Queue<FixJobData> {
       RESERVATION_GRACE_MS,
       QUOTA_KEY_TTL_MS,
     );
-    if (reserved !== 1) throw new QueueQuotaExceeded(repo, this.limits.maxQueuedPerRepo);
+    if (reserved === 0) throw new QueueQuotaExceeded(repo, this.limits.maxQueuedPerRepo);
 
     const signed = this.signingKey ? signJobData(options.jobId, data, this.signingKey) : data;
     let job: Job<FixJobData>;

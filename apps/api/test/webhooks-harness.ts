@@ -24,12 +24,14 @@ export async function startApi(env: Record<string, string>, redisUrl: string) {
     REDIS_URL: redisUrl,
   });
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  // Requests are counted against limits only once Redis is ready; tests that count them start then.
+  await new Promise((resolve) => redis.once('ready', resolve));
   // The API's own queue class, so quotas and job summaries apply here as in production; unsigned jobs.
   const queue = new FixQueue(QUEUE_NAME, { connection: redis, prefix: QUEUE_PREFIX }, undefined, {
     maxQueuedPerRepo: config.API_MAX_QUEUED_PER_REPO,
   });
   const logger = createLogger({ service: 'api-test', level: 'error' });
-  const app = createApp({ config, token: API_TOKEN, queue, redis, logger });
+  const app = createApp({ config, token: config.CI_FIXER_API_TOKEN!, queue, redis, logger });
   const server: Server = await new Promise((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
   });
