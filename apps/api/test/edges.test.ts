@@ -349,3 +349,52 @@ describe('the job list', () => {
     }
   });
 });
+
+// Each 5xx or invalid enqueue the fuzz suite (fuzz.test.ts) found, as a fixed case.
+describe('what the fuzzer found', () => {
+  it('answers a body that does not decode as its Content-Encoding with 400, not 500', async () => {
+    const target = await api({ GITHUB_WEBHOOK_SECRET: GITHUB_SECRET });
+    const rest = await fetch(`${target.url}/v1/fix-jobs`, {
+      method: 'POST',
+      headers: { ...json, 'content-encoding': 'gzip' },
+      body: JSON.stringify(request('widgets')),
+    });
+    expect(rest.status).toBe(400);
+    expect(((await rest.json()) as Json).title).toBe('Malformed Body');
+    const body = JSON.stringify(failedWorkflowRun());
+    const hook = await postGitHub(target.url, 'workflow_run', undefined, {
+      body,
+      headers: { 'content-encoding': 'deflate' },
+    });
+    expect(hook.status).toBe(400);
+    expect(await jobCount(target)).toBe(0);
+  });
+
+  it('answers a path that is not validly percent-encoded with 400, not 500', async () => {
+    const target = await api();
+    for (const path of ['/v1/fix-jobs/%ff', '/v1/fix-jobs/%E0%A4%A/cancel']) {
+      const res = await fetch(`${target.url}${path}`, {
+        method: path.endsWith('cancel') ? 'POST' : 'GET',
+        headers: auth,
+      });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as Json).title).toBe('Invalid Path');
+    }
+  });
+
+  it('queues no webhook job whose clone URL a REST request could not name', async () => {
+    const target = await api({ GITHUB_WEBHOOK_SECRET: GITHUB_SECRET });
+    for (const url of [
+      'https://github.com/acme/app?x=1',
+      'https://github.com\\@127.0.0.1:9419/acme/app',
+      'http://192.168.64.1:3005/a/b.git',
+    ]) {
+      const run = failedWorkflowRun();
+      run.repository.clone_url = url;
+      const res = await postGitHub(target.url, 'workflow_run', run);
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as Json).reason).toMatch(/clone URL is not allowed/);
+    }
+    expect(await jobCount(target)).toBe(0);
+  });
+});

@@ -85,6 +85,8 @@ export function gitlabPipeline(status = 'failed') {
     ),
   );
   payload.object_attributes.status = status;
+  // GitLab's documented example clones from a private address over plain HTTP, which no API here queues.
+  payload.project.git_http_url = 'https://gitlab.com/gitlab-org/gitlab-test.git';
   return payload;
 }
 

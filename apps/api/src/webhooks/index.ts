@@ -7,7 +7,13 @@ import express, {
 } from 'express';
 import type { Redis } from 'ioredis';
 import type { Config } from '@ci-fixer/config';
-import { COMMAND_FROM_SOURCE, type FixJobData, type Forge } from '@ci-fixer/jobs';
+import {
+  COMMAND_FROM_SOURCE,
+  checkRepoUrl,
+  type FixJobData,
+  type Forge,
+  type RepoPolicy,
+} from '@ci-fixer/jobs';
 import type { Logger } from '@ci-fixer/logger';
 import { safeEqual } from '../auth.ts';
 import { QueueQuotaExceeded, type FixQueue } from '../fix-queue.ts';
@@ -42,6 +48,10 @@ export function webhookRoutes({ config, queue, redis, logger, metrics }: Webhook
     repositories: config.FORGE_REPOSITORIES,
     branches: config.FORGE_BRANCHES,
     allowForks: config.FORGE_ALLOW_FORKS,
+  };
+  const repoPolicy: RepoPolicy = {
+    allowFileRepos: config.CI_FIXER_ALLOW_FILE_REPOS,
+    allowedHosts: config.CI_FIXER_REPO_HOSTS,
   };
   const admission: AdmissionSettings = {
     deliveryTtlSeconds: config.WEBHOOK_DEDUPE_TTL_SECONDS,
@@ -154,13 +164,19 @@ export function webhookRoutes({ config, queue, redis, logger, metrics }: Webhook
     deliveryId: string | undefined,
     decided: string | Candidate,
   ): Promise<[number, Answer]> {
-    // The policy needs no Redis: what is ignored costs no round trip, and a redelivery of it is ignored again.
-    const reason = typeof decided === 'string' ? decided : ignoreReason(decided, policy);
-    if (reason !== undefined) {
+    const ignored = (reason: string): [number, Answer] => {
       logger.debug('webhook ignored', { forge, deliveryId, reason });
       return [200, { status: 'ignored', reason }];
-    }
-    const candidate = decided as Candidate;
+    };
+    // The policy needs no Redis: what is ignored costs no round trip, and a redelivery of it is ignored again.
+    if (typeof decided === 'string') return ignored(decided);
+    const policyReason = ignoreReason(decided, policy);
+    if (policyReason !== undefined) return ignored(policyReason);
+    // The clone URL is held to the rules of a REST request's (CI_FIXER_REPO_HOSTS): the worker checks the
+    // forge's URL again before cloning, but a URL no worker may clone is never queued in the first place.
+    const repoCheck = checkRepoUrl(decided.cloneUrl, repoPolicy);
+    if (!repoCheck.ok) return ignored(`the repository's clone URL is not allowed: ${repoCheck.reason}`);
+    const candidate: Candidate = { ...decided, cloneUrl: repoCheck.url };
     const jobId = runJobId(candidate);
     const admitted = await unavailableOnError(() =>
       admit(redis, admission, candidate, deliveryId, queue.toKey(jobId)),
