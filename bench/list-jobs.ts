@@ -32,7 +32,13 @@ const key = (suffix: string) => `${QUEUE_PREFIX}:${QUEUE_NAME}:${suffix}`;
 const log = 'npm ERR! lint failed\n'.repeat(200); // ~4 KB of CI log per job
 const patch = `diff --git a/src/a.js b/src/a.js\n${'-let x = 1;\n+const x = 1;\n'.repeat(40)}`;
 const steps = [
-  { stage: 'reproducing', command: 'npm run lint', exitCode: 1, durationMs: 812, logTail: log.slice(0, 2048) },
+  {
+    stage: 'reproducing',
+    command: 'npm run lint',
+    exitCode: 1,
+    durationMs: 812,
+    logTail: log.slice(0, 2048),
+  },
   { stage: 'verifying', command: 'npm run lint', exitCode: 0, durationMs: 640, logTail: 'ok\n' },
 ];
 const started = Date.now() - finishedJobs * 1000;
@@ -43,11 +49,17 @@ for (let from = 0; from < finishedJobs + queuedJobs; from += 1000) {
   const pipeline = client.pipeline();
   for (let i = from; i < Math.min(from + 1000, finishedJobs + queuedJobs); i++) {
     const id = `fx-bench-${String(i).padStart(7, '0')}`;
-    const request = { repo: { url: `https://github.com/acme/repo-${i % 500}`, sha: 'a'.repeat(40) }, command: 'npm run lint' };
+    const request = {
+      repo: { url: `https://github.com/acme/repo-${i % 500}`, sha: 'a'.repeat(40) },
+      command: 'npm run lint',
+    };
     const timestamp = started + i * 1000;
     const fields: Record<string, string> = {
       name: 'fix',
-      data: JSON.stringify({ request: { ...request, logs: log }, submittedAt: new Date(timestamp).toISOString() }),
+      data: JSON.stringify({
+        request: { ...request, logs: log },
+        submittedAt: new Date(timestamp).toISOString(),
+      }),
       opts: '{"attempts":3}',
       timestamp: String(timestamp),
       delay: '0',
@@ -62,7 +74,14 @@ for (let from = 0; from < finishedJobs + queuedJobs; from += 1000) {
     const finishedOn = timestamp + 30_000;
     Object.assign(fields, { processedOn: String(timestamp + 500), finishedOn: String(finishedOn), atm: '1' });
     if (outcome === 'failed') fields.failedReason = 'the clone failed: repository not found';
-    else fields.returnvalue = JSON.stringify({ outcome, reason: `the command passes after eslint-fix`, patch, steps, diagnosis: null });
+    else
+      fields.returnvalue = JSON.stringify({
+        outcome,
+        reason: `the command passes after eslint-fix`,
+        patch,
+        steps,
+        diagnosis: null,
+      });
     pipeline.hset(key(id), fields).zadd(key(outcome === 'failed' ? 'failed' : 'completed'), finishedOn, id);
   }
   await pipeline.exec();
@@ -77,15 +96,19 @@ const api = startApp('api', {
   PORT: String(port),
   CI_FIXER_API_TOKEN: token,
   JOB_RETENTION_COUNT: String(finishedJobs),
+  ...(process.env.BENCH_API_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_API_NODE_OPTIONS } : {}),
   // One client sending thousands of requests is what is measured here, not the rate limits.
   API_RATE_LIMIT_PER_TOKEN: '1000000',
   API_RATE_LIMIT_PER_ADDRESS: '1000000',
 });
 const base = `http://127.0.0.1:${port}`;
 await waitFor('the API to be ready', async () => ((await fetch(`${base}/readyz`)).ok ? true : undefined));
-const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${api.process.pid}/status`, 'utf8'))![1]) / 1024;
+const rss = () =>
+  Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${api.process.pid}/status`, 'utf8'))![1]) / 1024;
 
-async function timed(path: string): Promise<[number, { items: unknown[]; nextCursor: string | null; total?: number }]> {
+async function timed(
+  path: string,
+): Promise<[number, { items: unknown[]; nextCursor: string | null; total?: number }]> {
   const start = performance.now();
   const res = await fetch(`${base}${path}`, { headers });
   const body = (await res.json()) as { items: unknown[]; nextCursor: string | null; total?: number };
@@ -93,9 +116,18 @@ async function timed(path: string): Promise<[number, { items: unknown[]; nextCur
   return [performance.now() - start, body];
 }
 
+/** The API's V8 heap, from its own metrics: tells a heap that grows (a leak) from RSS the allocator keeps. */
+async function heapMb(): Promise<{ used: number; total: number }> {
+  const text = await (await fetch(`${base}/metrics`, { headers })).text();
+  const value = (name: string) =>
+    Number(new RegExp(`^ci_fixer_api_${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 2 ** 20;
+  return { used: value('nodejs_heap_size_used_bytes'), total: value('nodejs_heap_size_total_bytes') };
+}
+
 // Warm up (JIT, connections, script cache); RSS is taken after, as a long-running API would be.
 for (let i = 0; i < 50; i++) await timed('/v1/fix-jobs?limit=50');
 const rssBefore = rss();
+const heapBefore = await heapMb();
 let rssPeak = rssBefore;
 const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rss())), 50);
 
@@ -141,7 +173,9 @@ for (const [name, paths] of scenarios) {
     const [ms, body] = await timed(path);
     times.push(ms);
     lastCursor = body.nextCursor;
-    if (body.items.length !== 50) throw new Error(`${path} gave ${body.items.length} items, not 50`);
+    // Past the last job the cursor walk starts over; only that last page may be short.
+    if (body.items.length !== 50 && body.nextCursor !== null)
+      throw new Error(`${path} gave ${body.items.length} items, not 50`);
     total ??= body.total;
   }
   const row = `| ${name} | ${percentile(times, 50).toFixed(1)} | ${percentile(times, 99).toFixed(1)} | ${Math.max(...times).toFixed(1)} | ${times.length} |`;
@@ -150,6 +184,10 @@ for (const [name, paths] of scenarios) {
 }
 clearInterval(sampler);
 const rssAfter = rss();
+const heapAfter = await heapMb();
+console.log(
+  `RSS ${rssBefore.toFixed(0)} → peak ${rssPeak.toFixed(0)} → ${rssAfter.toFixed(0)} MB; heap used ${heapBefore.used.toFixed(0)} → ${heapAfter.used.toFixed(0)} MB, total ${heapBefore.total.toFixed(0)} → ${heapAfter.total.toFixed(0)} MB`,
+);
 
 const load = (await import('node:os')).loadavg()[0]!.toFixed(1);
 writeSection(
