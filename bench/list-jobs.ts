@@ -98,8 +98,8 @@ const api = startApp('api', {
   JOB_RETENTION_COUNT: String(finishedJobs),
   ...(process.env.BENCH_API_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_API_NODE_OPTIONS } : {}),
   // One client sending thousands of requests is what is measured here, not the rate limits.
-  API_RATE_LIMIT_PER_TOKEN: '1000000',
-  API_RATE_LIMIT_PER_ADDRESS: '1000000',
+  API_TOKEN_REQUESTS_PER_WINDOW: '1000000',
+  API_ADDRESS_REQUESTS_PER_WINDOW: '1000000',
 });
 const base = `http://127.0.0.1:${port}`;
 await waitFor('the API to be ready', async () => ((await fetch(`${base}/readyz`)).ok ? true : undefined));

@@ -40,8 +40,8 @@ export function createApp({
     redis,
     name: 'per-address',
     what: 'requests from this address',
-    setting: 'API_RATE_LIMIT_PER_ADDRESS',
-    limit: config.API_RATE_LIMIT_PER_ADDRESS,
+    setting: 'API_ADDRESS_REQUESTS_PER_WINDOW',
+    limit: config.API_ADDRESS_REQUESTS_PER_WINDOW,
     windowSeconds: window,
     key: addressKey,
   });
@@ -50,8 +50,8 @@ export function createApp({
     redis,
     name: 'per-token',
     what: 'requests with this token',
-    setting: 'API_RATE_LIMIT_PER_TOKEN',
-    limit: config.API_RATE_LIMIT_PER_TOKEN,
+    setting: 'API_TOKEN_REQUESTS_PER_WINDOW',
+    limit: config.API_TOKEN_REQUESTS_PER_WINDOW,
     windowSeconds: window,
     key: (req) => tokenKey(bearer(req) ?? ''),
   });

@@ -67,7 +67,7 @@ async function expectLimited(res: Response, limit: string) {
 
 describe('request rate limits', () => {
   it('limits requests per token across two replicas on one Redis, with RateLimit headers', async () => {
-    const env = { API_RATE_LIMIT_PER_TOKEN: '3' };
+    const env = { API_TOKEN_REQUESTS_PER_WINDOW: '3' };
     const [a, b] = [await api(env), await api(env)];
     for (const replica of [a, b, a]) {
       const res = await fetch(`${replica.url}/v1/fix-jobs`, { headers: auth });
@@ -76,11 +76,11 @@ describe('request rate limits', () => {
       expect(res.headers.get('ratelimit')).toMatch(/"per-token"; r=\d; t=\d+/);
     }
     const body = await expectLimited(await fetch(`${b.url}/v1/fix-jobs`, { headers: auth }), 'per-token');
-    expect(body.detail).toContain('API_RATE_LIMIT_PER_TOKEN');
+    expect(body.detail).toContain('API_TOKEN_REQUESTS_PER_WINDOW');
   });
 
   it('limits requests per address before authentication, so wrong tokens are bounded too', async () => {
-    const limited = await api({ API_RATE_LIMIT_PER_ADDRESS: '4' });
+    const limited = await api({ API_ADDRESS_REQUESTS_PER_WINDOW: '4' });
     for (let i = 0; i < 4; i++) {
       const res = await fetch(`${limited.url}/v1/fix-jobs`, { headers: { authorization: 'Bearer wrong' } });
       expect(res.status).toBe(401);

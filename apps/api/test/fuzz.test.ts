@@ -618,8 +618,8 @@ beforeAll(async () => {
     GITLAB_WEBHOOK_TOKEN: GITLAB_TOKEN,
     // The fuzzer is one client sending thousands of requests: limits would answer most of them with 429
     // and leave the handlers untested. The limits have their own tests (edges.test.ts).
-    API_RATE_LIMIT_PER_TOKEN: '1000000',
-    API_RATE_LIMIT_PER_ADDRESS: '1000000',
+    API_TOKEN_REQUESTS_PER_WINDOW: '1000000',
+    API_ADDRESS_REQUESTS_PER_WINDOW: '1000000',
     API_SIGN_IN_MAX_FAILURES: '10000',
     API_MAX_QUEUED_PER_REPO: '100000',
     FORGE_MAX_ATTEMPTS_PER_CHANGE: '100',

@@ -129,18 +129,18 @@ export const envSchema = z.object({
 
   // API limits. Counted in Redis, so every API replica enforces the same ones.
   API_RATE_LIMIT_WINDOW_SECONDS: int(
-    'Window of the request rate limits (API_RATE_LIMIT_PER_TOKEN, API_RATE_LIMIT_PER_ADDRESS).',
+    'Window of the request rate limits (API_TOKEN_REQUESTS_PER_WINDOW, API_ADDRESS_REQUESTS_PER_WINDOW), in seconds.',
     60,
     1,
     3600,
   ),
-  API_RATE_LIMIT_PER_TOKEN: int(
+  API_TOKEN_REQUESTS_PER_WINDOW: int(
     'Requests one API token may make to /v1 and /metrics per window; more get 429 with Retry-After.',
     600,
     1,
     1_000_000,
   ),
-  API_RATE_LIMIT_PER_ADDRESS: int(
+  API_ADDRESS_REQUESTS_PER_WINDOW: int(
     'Requests one client address may make to /v1, /metrics and /admin per window, signed in or not. Webhooks are not counted: forges send from shared address pools, and their signatures and the queue quota bound them.',
     1200,
     1,
