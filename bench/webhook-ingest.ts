@@ -21,6 +21,7 @@ import { loadConfig } from '@ci-fixer/config';
 import { COMMAND_FROM_SOURCE, QUEUE_NAME, QUEUE_PREFIX, type FixJobData } from '@ci-fixer/jobs';
 import { createLogger } from '@ci-fixer/logger';
 import { createApp } from '../apps/api/src/app.ts';
+import { FixQueue } from '../apps/api/src/fix-queue.ts';
 import { decideGitHubEvent } from '../apps/api/src/webhooks/github.ts';
 import { startTestRedis } from '../test/support/redis.ts';
 
@@ -40,10 +41,14 @@ async function serve(REDIS_URL: string): Promise<void> {
     CI_FIXER_API_TOKEN: 'bench-token-0123456789',
     GITHUB_WEBHOOK_SECRET: SECRET,
     FORGE_MAX_ATTEMPTS_PER_CHANGE: '100',
+    // Every delivery is for the same repository; the benchmark measures ingest, not the quota.
+    API_MAX_QUEUED_PER_REPO: '100000',
   });
   const redis = new Redis(REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   await new Promise((resolve) => redis.once('ready', resolve));
-  const queue = new Queue<FixJobData>(QUEUE_NAME, { connection: redis, prefix: QUEUE_PREFIX });
+  const queue = new FixQueue(QUEUE_NAME, { connection: redis, prefix: QUEUE_PREFIX }, undefined, {
+    maxQueuedPerRepo: config.API_MAX_QUEUED_PER_REPO,
+  });
   const logger = createLogger({ service: 'bench', level: 'error' });
   const api = createApp({ config, token: config.CI_FIXER_API_TOKEN!, queue, redis, logger });
 

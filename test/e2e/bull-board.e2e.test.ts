@@ -59,6 +59,20 @@ afterAll(async () => {
 
 it('keeps Bull Board behind the login form and shows the queued job after signing in', async () => {
   const page = await browser.newPage();
+  // The dashboard loads everything from its own origin: anything else is recorded and never sent.
+  const elsewhere: string[] = [];
+  await page.route(
+    (url) => url.origin !== new URL(api.url).origin,
+    (route) => {
+      elsewhere.push(route.request().url());
+      return route.abort();
+    },
+  );
+  // The security headers must not break the board: a blocked script, style or fetch shows in the console.
+  const blocked: string[] = [];
+  page.on('console', (message) => {
+    if (/Content Security Policy/i.test(message.text())) blocked.push(message.text());
+  });
 
   // Without credentials: sent to the login form; the board's API refuses.
   await page.goto(`${api.url}/admin/queues`);
@@ -87,8 +101,17 @@ it('keeps Bull Board behind the login form and shows the queued job after signin
   mkdirSync(RESULTS, { recursive: true });
   await page.screenshot({ path: path.join(RESULTS, 'bull-board.png'), fullPage: true });
 
-  // Signing out ends the session.
+  expect(elsewhere).toEqual([]);
+  expect(blocked).toEqual([]);
+
+  // Signing out ends the session on the server: the old cookie, replayed, no longer opens the board.
+  const [session] = (await browser.cookies(api.url + '/admin')).filter((c) => c.name === 'ci_fixer_session');
+  await page.request.post(`${api.url}/admin/logout`, { maxRedirects: 0 });
   await browser.clearCookies();
+  const replayed = await page.request.get(`${api.url}/admin/queues/api/queues`, {
+    headers: { accept: 'application/json', cookie: `${session!.name}=${session!.value}` },
+  });
+  expect(replayed.status()).toBe(401);
   await page.goto(`${api.url}/admin/queues`);
   expect(new URL(page.url()).pathname).toBe('/admin/login');
 });

@@ -1,11 +1,11 @@
 import express, { type Express } from 'express';
-import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '@ci-fixer/config';
-import type { FixJobData } from '@ci-fixer/jobs';
 import type { Logger } from '@ci-fixer/logger';
-import { requireToken } from './auth.ts';
+import { bearer, requireToken, SessionStore } from './auth.ts';
 import { dashboardRoutes } from './dashboard.ts';
+import type { FixQueue } from './fix-queue.ts';
+import { addressKey, requestLimit, tokenKey } from './limits.ts';
 import { healthRoutes } from './health.ts';
 import { createApiMetrics, type ApiMetrics } from './metrics.ts';
 import { errorHandler, notFound } from './problem.ts';
@@ -15,7 +15,7 @@ import { webhookRoutes } from './webhooks/index.ts';
 export interface AppDependencies {
   config: Config;
   token: string;
-  queue: Queue<FixJobData>;
+  queue: FixQueue;
   redis: Redis;
   logger: Logger;
   /** Defaults to a fresh registry; pass one to share it. */
@@ -34,17 +34,54 @@ export function createApp({
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback, linklocal, uniquelocal');
 
+  const window = config.API_RATE_LIMIT_WINDOW_SECONDS;
+  // Counted before authentication, so a flood of bad tokens is bounded too.
+  const perAddress = requestLimit({
+    redis,
+    name: 'per-address',
+    what: 'requests from this address',
+    setting: 'API_ADDRESS_REQUESTS_PER_WINDOW',
+    limit: config.API_ADDRESS_REQUESTS_PER_WINDOW,
+    windowSeconds: window,
+    key: addressKey,
+  });
+  // Counted after authentication, so only the token's holder spends it.
+  const perToken = requestLimit({
+    redis,
+    name: 'per-token',
+    what: 'requests with this token',
+    setting: 'API_TOKEN_REQUESTS_PER_WINDOW',
+    limit: config.API_TOKEN_REQUESTS_PER_WINDOW,
+    windowSeconds: window,
+    key: (req) => tokenKey(bearer(req) ?? ''),
+  });
+  const authenticated = [perAddress, requireToken(token), perToken];
+
   app.use(healthRoutes(redis));
   // Webhooks verify signatures over the raw body, so they must see it before any JSON parser does.
   app.use('/webhooks', webhookRoutes({ config, queue, redis, logger, metrics }));
   // Behind the API token like the REST API: Prometheus sends it as `authorization: credentials`.
-  app.get('/metrics', requireToken(token), async (_req, res) => {
+  app.get('/metrics', ...authenticated, async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
-  app.use(dashboardRoutes({ queue, token, readOnly: config.BULL_BOARD_READ_ONLY }));
+  app.use('/admin', perAddress);
+  app.use(
+    dashboardRoutes({
+      queue,
+      redis,
+      token,
+      sessions: new SessionStore(redis, token, config.API_SESSION_TTL_SECONDS),
+      readOnly: config.BULL_BOARD_READ_ONLY,
+      production: config.NODE_ENV === 'production',
+      signIn: {
+        maxFailures: config.API_SIGN_IN_MAX_FAILURES,
+        windowSeconds: config.API_SIGN_IN_WINDOW_SECONDS,
+      },
+    }),
+  );
   app.use(
     '/v1/fix-jobs',
-    requireToken(token),
+    ...authenticated,
     express.json({ limit: config.API_MAX_BODY_BYTES, strict: true }),
     fixJobRoutes({
       queue,
@@ -54,7 +91,7 @@ export function createApp({
         allowedHosts: config.CI_FIXER_REPO_HOSTS,
       },
       cancelMarkTtlSeconds: config.JOB_RETENTION_SECONDS,
-      listScanLimit: config.JOB_RETENTION_COUNT * 2 + 10_000,
+      maxJobBytes: config.API_MAX_JOB_BYTES,
     }),
   );
   app.use(notFound);

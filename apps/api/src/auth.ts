@@ -1,9 +1,12 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler } from 'express';
+import type { Redis } from 'ioredis';
 import { sendProblem } from './problem.ts';
 
 export const SESSION_COOKIE = 'ci_fixer_session';
-const SESSION_MAX_AGE_SECONDS = 12 * 3600;
+const SESSION_KEY_PREFIX = 'ci-fixer:session:';
+// 32 random bytes, base64url: what issue() hands out. Anything else is refused without a Redis lookup.
+const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
 
 /** Compares secrets in constant time, whatever their lengths. */
 export function safeEqual(a: string, b: string): boolean {
@@ -12,64 +15,86 @@ export function safeEqual(a: string, b: string): boolean {
 }
 
 /**
- * A browser session for the dashboard: an issue time signed with the API token. It never contains the
- * token, and rotating the token ends every session.
+ * Dashboard sessions, server-side in Redis so every replica sees a sign-out at once. The cookie holds a
+ * random id only; Redis holds a digest of that id (a leaked Redis dump yields no usable cookie) mapped to
+ * a fingerprint of the API token the session was opened with. Signing out deletes the session; a session
+ * opened under another token (CI_FIXER_API_TOKEN rotated) is refused and deleted on sight.
  */
-export function issueSession(token: string, now = Date.now()): string {
-  const issued = String(Math.floor(now / 1000));
-  return `${issued}.${sign(token, issued)}`;
+export class SessionStore {
+  private readonly redis: Redis;
+  private readonly fingerprint: string;
+  readonly ttlSeconds: number;
+
+  constructor(redis: Redis, token: string, ttlSeconds: number) {
+    this.redis = redis;
+    this.fingerprint = createHmac('sha256', token).update('ci-fixer-dashboard-session').digest('base64url');
+    this.ttlSeconds = ttlSeconds;
+  }
+
+  async issue(): Promise<string> {
+    const id = randomBytes(32).toString('base64url');
+    await this.redis.set(sessionKey(id), this.fingerprint, 'EX', this.ttlSeconds);
+    return id;
+  }
+
+  async verify(id: string): Promise<boolean> {
+    if (!SESSION_ID.test(id)) return false;
+    const owner = await this.redis.get(sessionKey(id));
+    if (owner === null) return false;
+    if (safeEqual(owner, this.fingerprint)) return true;
+    await this.redis.del(sessionKey(id));
+    return false;
+  }
+
+  async revoke(id: string): Promise<void> {
+    if (SESSION_ID.test(id)) await this.redis.del(sessionKey(id));
+  }
 }
 
-export function verifySession(token: string, session: string, now = Date.now()): boolean {
-  const [issued, signature] = session.split('.');
-  if (!issued || !signature || !/^\d+$/.test(issued)) return false;
-  const age = Math.floor(now / 1000) - Number(issued);
-  return age >= 0 && age <= SESSION_MAX_AGE_SECONDS && safeEqual(signature, sign(token, issued));
+function sessionKey(id: string): string {
+  return `${SESSION_KEY_PREFIX}${createHash('sha256').update(id).digest('hex')}`;
 }
 
-export function sessionCookie(value: string, secure: boolean): string {
+export function sessionCookie(
+  value: string,
+  { secure, maxAgeSeconds }: { secure: boolean; maxAgeSeconds: number },
+): string {
   return [
     `${SESSION_COOKIE}=${value}`,
     'Path=/admin',
     'HttpOnly',
     'SameSite=Strict',
-    `Max-Age=${SESSION_MAX_AGE_SECONDS}`,
+    `Max-Age=${maxAgeSeconds}`,
     ...(secure ? ['Secure'] : []),
   ].join('; ');
 }
 
-function sign(token: string, issued: string): string {
-  return createHmac('sha256', token).update(`ci-fixer-dashboard:${issued}`).digest('base64url');
-}
-
-function bearer(req: Request): string | undefined {
+export function bearer(req: Request): string | undefined {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
   return match?.[1];
 }
 
-function cookie(req: Request, name: string): string | undefined {
+export function sessionOf(req: Request): string | undefined {
   for (const part of (req.headers.cookie ?? '').split(';')) {
     const [key, ...value] = part.trim().split('=');
-    if (key === name) return value.join('=');
+    if (key === SESSION_COOKIE) return value.join('=');
   }
   return undefined;
 }
 
-export function isAuthenticated(
-  req: Request,
-  token: string,
-  { allowCookie }: { allowCookie: boolean },
-): boolean {
+/** The bearer token if one is sent (a wrong one is not made up for by a cookie), else the session cookie. */
+export async function isAuthenticated(req: Request, token: string, sessions: SessionStore): Promise<boolean> {
   const presented = bearer(req);
   if (presented !== undefined) return safeEqual(presented, token);
-  const session = allowCookie ? cookie(req, SESSION_COOKIE) : undefined;
-  return session !== undefined && verifySession(token, session);
+  const session = sessionOf(req);
+  return session !== undefined && (await sessions.verify(session));
 }
 
-/** Bearer-token auth for the REST API. */
+/** Bearer-token auth for the REST API; cookies are not accepted there (no CSRF surface). */
 export function requireToken(token: string): RequestHandler {
   return (req, res, next) => {
-    if (isAuthenticated(req, token, { allowCookie: false })) return next();
+    const presented = bearer(req);
+    if (presented !== undefined && safeEqual(presented, token)) return next();
     res.setHeader('WWW-Authenticate', 'Bearer realm="ci-fixer"');
     const detail = req.headers.authorization
       ? 'the bearer token is not valid'

@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import type { Logger } from '@ci-fixer/logger';
 
@@ -6,12 +7,21 @@ export class HttpProblem extends Error {
   readonly status: number;
   readonly title: string;
   readonly extra: Record<string, unknown>;
+  /** Headers the answer carries, e.g. Retry-After. */
+  readonly headers: Record<string, string>;
 
-  constructor(status: number, title: string, detail: string, extra: Record<string, unknown> = {}) {
+  constructor(
+    status: number,
+    title: string,
+    detail: string,
+    extra: Record<string, unknown> = {},
+    headers: Record<string, string> = {},
+  ) {
     super(detail);
     this.status = status;
     this.title = title;
     this.extra = extra;
+    this.headers = headers;
   }
 }
 
@@ -44,12 +54,44 @@ const BODY_ERRORS: Record<string, [number, string, string]> = {
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (error: unknown, req, res, _next) => {
     if (error instanceof HttpProblem) {
+      for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
       sendProblem(res, error.status, error.title, error.message, error.extra);
       return;
     }
-    const bodyError = BODY_ERRORS[(error as { type?: string }).type ?? ''];
+    const { type, code, status, expose } = error as {
+      type?: string;
+      code?: unknown;
+      status?: unknown;
+      expose?: unknown;
+    };
+    const bodyError = BODY_ERRORS[type ?? ''];
     if (bodyError) {
       sendProblem(res, ...bodyError);
+      return;
+    }
+    // A body whose Content-Encoding (gzip, deflate, br) does not decode fails in zlib, with no `type`.
+    if (typeof code === 'string' && code.startsWith('Z_')) {
+      sendProblem(
+        res,
+        400,
+        'Malformed Body',
+        `the request body does not decode as its Content-Encoding says (${(error as Error).message}); send it uncompressed or compress it whole`,
+      );
+      return;
+    }
+    // The router decodes path parameters; `%ff` or a lone `%` is not a percent-encoding.
+    if (error instanceof URIError) {
+      sendProblem(
+        res,
+        400,
+        'Invalid Path',
+        `the request path is not validly percent-encoded (${error.message}); encode it as UTF-8`,
+      );
+      return;
+    }
+    // Any other client error a parser raised (http-errors marks those it may show).
+    if (expose === true && typeof status === 'number' && status >= 400 && status < 500) {
+      sendProblem(res, status, STATUS_CODES[status] ?? 'Bad Request', (error as Error).message);
       return;
     }
     logger.error('request failed', { method: req.method, path: req.path, error });

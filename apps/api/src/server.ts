@@ -1,8 +1,7 @@
 import type { AddressInfo } from 'node:net';
-import type { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Config } from '@ci-fixer/config';
-import { QUEUE_NAME, QUEUE_PREFIX, fixJobOptions, type FixJobData } from '@ci-fixer/jobs';
+import { QUEUE_NAME, QUEUE_PREFIX, fixJobOptions } from '@ci-fixer/jobs';
 import type { Logger } from '@ci-fixer/logger';
 import { createApp } from './app.ts';
 import { FixQueue } from './fix-queue.ts';
@@ -10,7 +9,7 @@ import { FixQueue } from './fix-queue.ts';
 export interface RunningApi {
   /** Where it listens, e.g. http://127.0.0.1:3000. */
   url: string;
-  queue: Queue<FixJobData>;
+  queue: FixQueue;
   close(): Promise<void>;
 }
 
@@ -32,6 +31,7 @@ export async function startApi(config: Config, token: string, logger: Logger): P
       }),
     },
     config.CI_FIXER_JOB_SIGNING_KEY,
+    { maxQueuedPerRepo: config.API_MAX_QUEUED_PER_REPO },
   );
   queue.on('error', (error) => logger.warn('queue error', { error: error.message }));
 

@@ -3,12 +3,12 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
-import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { loadConfig } from '@ci-fixer/config';
-import { QUEUE_NAME, QUEUE_PREFIX, type FixJobData } from '@ci-fixer/jobs';
+import { QUEUE_NAME, QUEUE_PREFIX } from '@ci-fixer/jobs';
 import { createLogger } from '@ci-fixer/logger';
 import { createApp } from '../src/app.ts';
+import { FixQueue } from '../src/fix-queue.ts';
 
 export const API_TOKEN = 'webhook-test-token-0123456789';
 export const GITHUB_SECRET = "It's a Secret to Everybody";
@@ -24,9 +24,14 @@ export async function startApi(env: Record<string, string>, redisUrl: string) {
     REDIS_URL: redisUrl,
   });
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
-  const queue = new Queue<FixJobData>(QUEUE_NAME, { connection: redis, prefix: QUEUE_PREFIX });
+  // Requests are counted against limits only once Redis is ready; tests that count them start then.
+  await new Promise((resolve) => redis.once('ready', resolve));
+  // The API's own queue class, so quotas and job summaries apply here as in production; unsigned jobs.
+  const queue = new FixQueue(QUEUE_NAME, { connection: redis, prefix: QUEUE_PREFIX }, undefined, {
+    maxQueuedPerRepo: config.API_MAX_QUEUED_PER_REPO,
+  });
   const logger = createLogger({ service: 'api-test', level: 'error' });
-  const app = createApp({ config, token: API_TOKEN, queue, redis, logger });
+  const app = createApp({ config, token: config.CI_FIXER_API_TOKEN!, queue, redis, logger });
   const server: Server = await new Promise((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
   });
@@ -80,6 +85,8 @@ export function gitlabPipeline(status = 'failed') {
     ),
   );
   payload.object_attributes.status = status;
+  // GitLab's documented example clones from a private address over plain HTTP, which no API here queues.
+  payload.project.git_http_url = 'https://gitlab.com/gitlab-org/gitlab-test.git';
   return payload;
 }
 

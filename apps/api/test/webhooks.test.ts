@@ -229,7 +229,7 @@ describe('POST /webhooks/gitlab', () => {
     expect(answer).toEqual({ status: 'queued', jobId: 'gl-31-1' });
     const job = await api.queue.getJob('gl-31-1');
     expect(job!.data.request.repo).toEqual({
-      url: 'http://192.168.64.1:3005/gitlab-org/gitlab-test.git',
+      url: 'https://gitlab.com/gitlab-org/gitlab-test.git',
       sha: 'bcbb5ec396a2c0f828686f14fac9b80b780504f2',
     });
     expect(job!.data.source).toMatchObject({

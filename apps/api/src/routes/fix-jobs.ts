@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { Router, type Request } from 'express';
-import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import {
@@ -11,33 +10,32 @@ import {
   fixRequestSchema,
   requestCancellation,
   type FixJobData,
-  type JobStatus,
   type RepoPolicy,
 } from '@ci-fixer/jobs';
+import { QueueQuotaExceeded, type FixQueue } from '../fix-queue.ts';
+import { JobLister } from '../job-list.ts';
 import { toJobView, type JobView } from '../job-view.ts';
 import { HttpProblem } from '../problem.ts';
 
 export interface FixJobRoutesOptions {
-  queue: Queue<FixJobData>;
+  queue: FixQueue;
   redis: Redis;
   repoPolicy: RepoPolicy;
   /** How long a cancellation mark outlives the job, in seconds. */
   cancelMarkTtlSeconds: number;
-  /** How many jobs a list call scans at most; retention bounds this anyway. */
-  listScanLimit: number;
+  /** Largest job payload enqueued, in bytes of its JSON (API_MAX_JOB_BYTES). */
+  maxJobBytes: number;
 }
-
-// BullMQ keeps paused jobs in `wait`, so `waiting` covers them.
-const QUEUED_STATES = ['waiting', 'prioritized', 'delayed', 'waiting-children'] as const;
 
 const listQuery = z.strictObject({
   status: z.enum(JOB_STATUSES).optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
-  offset: z.coerce.number().int().min(0).default(0),
+  cursor: z.string().max(1024).optional(),
 });
 
 export function fixJobRoutes(options: FixJobRoutesOptions): Router {
   const { queue, redis } = options;
+  const lister = new JobLister(queue, redis);
   const router = Router();
 
   // Fail fast and say so while Redis is away: nothing can be accepted or read without it.
@@ -61,9 +59,21 @@ export function fixJobRoutes(options: FixJobRoutesOptions): Router {
 
     const id = `fx-${randomBytes(10).toString('hex')}`;
     const data: FixJobData = { request, submittedAt: new Date().toISOString() };
+    const bytes = Buffer.byteLength(JSON.stringify(data));
+    if (bytes > options.maxJobBytes) {
+      throw new HttpProblem(
+        413,
+        'Job Too Large',
+        `the job would take ${bytes} bytes, over API_MAX_JOB_BYTES (${options.maxJobBytes}); send only the end of the CI log in \`logs\``,
+      );
+    }
     // Deduplication happens inside Redis in the same script that adds the job, so two racing
     // submissions cannot both start a sandbox. `add` resolves only after Redis acknowledged the job.
-    const job = await queue.add('fix', data, { jobId: id, deduplication: { id: dedupeKey(request) } });
+    const job = await queue
+      .add('fix', data, { jobId: id, deduplication: { id: dedupeKey(request) } })
+      .catch((error: unknown) => {
+        throw error instanceof QueueQuotaExceeded ? quotaProblem(error) : error;
+      });
     const created = job.id === id;
     const view = created ? undefined : await viewOf(job.id!);
     res
@@ -74,18 +84,7 @@ export function fixJobRoutes(options: FixJobRoutesOptions): Router {
 
   router.get('/', async (req, res) => {
     const query = parse(listQuery, req.query, 'query');
-    const states = statesFor(query.status);
-    const jobs = (await queue.getJobs(states, 0, options.listScanLimit - 1)).filter(Boolean);
-    const views = await viewsOf(jobs);
-    const matching = views
-      .filter((view) => !query.status || view.status === query.status)
-      .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
-    res.json({
-      items: matching.slice(query.offset, query.offset + query.limit),
-      total: matching.length,
-      limit: query.limit,
-      offset: query.offset,
-    });
+    res.json({ ...(await lister.list(query)), limit: query.limit });
   });
 
   router.get('/:id', async (req, res) => {
@@ -100,47 +99,20 @@ export function fixJobRoutes(options: FixJobRoutesOptions): Router {
       throw new HttpProblem(409, 'Already Finished', `job ${job.id} already finished; nothing to cancel`);
     }
     await requestCancellation(redis, job.id!, options.cancelMarkTtlSeconds);
-    // Frees the deduplication key now, so the same request can be submitted again at once.
+    // Frees the deduplication key and the repository's quota place now, so it can be submitted again at once.
     await job.removeDeduplicationKey();
+    await queue.releaseQuota(job.data.request.repo.url, job.id!);
     res.status(202).json({ id: job.id, status: 'cancelled' });
   });
 
   async function viewOf(id: string): Promise<JobView> {
     const job = await queue.getJob(id);
     if (!job) throw notFound(id);
-    return (await viewsOf([job]))[0]!;
-  }
-
-  async function viewsOf(jobs: Awaited<ReturnType<typeof queue.getJob>>[]): Promise<JobView[]> {
-    const present = jobs.filter((job): job is NonNullable<typeof job> => Boolean(job));
-    if (present.length === 0) return [];
-    const [states, marks] = await Promise.all([
-      Promise.all(present.map((job) => job.getState())),
-      redis.mget(present.map((job) => cancelKey(job.id!))),
-    ]);
-    return present.map((job, index) => toJobView(job, states[index]!, marks[index] === '1'));
+    const [state, mark] = await Promise.all([job.getState(), redis.get(cancelKey(job.id!))]);
+    return toJobView(job, state, mark === '1');
   }
 
   return router;
-}
-
-function statesFor(status: JobStatus | undefined) {
-  switch (status) {
-    case 'queued':
-      return [...QUEUED_STATES];
-    case 'running':
-      return ['active' as const];
-    case 'fixed':
-    case 'not_reproducible':
-    case 'unfixable':
-      return ['completed' as const];
-    case 'failed':
-      return ['failed' as const];
-    case 'cancelled':
-      return ['failed' as const, 'active' as const, ...QUEUED_STATES];
-    default:
-      return [...QUEUED_STATES, 'active' as const, 'completed' as const, 'failed' as const];
-  }
 }
 
 function requireJsonBody(req: Request): unknown {
@@ -163,6 +135,18 @@ function parse<T>(schema: z.ZodType<T>, input: unknown, what: string): T {
     'Invalid Request',
     `the ${what} is invalid: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`,
     { errors },
+  );
+}
+
+/** 429 for a repository at its quota; Retry-After is a guess, as the place frees when a job finishes. */
+export function quotaProblem(error: QueueQuotaExceeded): HttpProblem {
+  const retryAfterSeconds = 60;
+  return new HttpProblem(
+    429,
+    'Too Many Requests',
+    `${error.message}; retry after ${retryAfterSeconds} s`,
+    { limit: 'queued-per-repo', max: error.limit, retryAfterSeconds },
+    { 'Retry-After': String(retryAfterSeconds) },
   );
 }
 

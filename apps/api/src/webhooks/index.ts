@@ -5,12 +5,19 @@ import express, {
   type RequestHandler,
   type Response,
 } from 'express';
-import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '@ci-fixer/config';
-import { COMMAND_FROM_SOURCE, type FixJobData, type Forge } from '@ci-fixer/jobs';
+import {
+  COMMAND_FROM_SOURCE,
+  checkRepoUrl,
+  type FixJobData,
+  type Forge,
+  type RepoPolicy,
+} from '@ci-fixer/jobs';
 import type { Logger } from '@ci-fixer/logger';
 import { safeEqual } from '../auth.ts';
+import { QueueQuotaExceeded, type FixQueue } from '../fix-queue.ts';
+import { quotaProblem } from '../routes/fix-jobs.ts';
 import type { ApiMetrics, WebhookOutcome } from '../metrics.ts';
 import { HttpProblem } from '../problem.ts';
 import { decideGitHubEvent, verifyGitHubSignature } from './github.ts';
@@ -20,7 +27,7 @@ import { guardSubject, ignoreReason, type Candidate, type IntakePolicy } from '.
 
 export interface WebhookDependencies {
   config: Config;
-  queue: Queue<FixJobData>;
+  queue: FixQueue;
   redis: Redis;
   logger: Logger;
   metrics: ApiMetrics;
@@ -41,6 +48,10 @@ export function webhookRoutes({ config, queue, redis, logger, metrics }: Webhook
     repositories: config.FORGE_REPOSITORIES,
     branches: config.FORGE_BRANCHES,
     allowForks: config.FORGE_ALLOW_FORKS,
+  };
+  const repoPolicy: RepoPolicy = {
+    allowFileRepos: config.CI_FIXER_ALLOW_FILE_REPOS,
+    allowedHosts: config.CI_FIXER_REPO_HOSTS,
   };
   const admission: AdmissionSettings = {
     deliveryTtlSeconds: config.WEBHOOK_DEDUPE_TTL_SECONDS,
@@ -153,13 +164,19 @@ export function webhookRoutes({ config, queue, redis, logger, metrics }: Webhook
     deliveryId: string | undefined,
     decided: string | Candidate,
   ): Promise<[number, Answer]> {
-    // The policy needs no Redis: what is ignored costs no round trip, and a redelivery of it is ignored again.
-    const reason = typeof decided === 'string' ? decided : ignoreReason(decided, policy);
-    if (reason !== undefined) {
+    const ignored = (reason: string): [number, Answer] => {
       logger.debug('webhook ignored', { forge, deliveryId, reason });
       return [200, { status: 'ignored', reason }];
-    }
-    const candidate = decided as Candidate;
+    };
+    // The policy needs no Redis: what is ignored costs no round trip, and a redelivery of it is ignored again.
+    if (typeof decided === 'string') return ignored(decided);
+    const policyReason = ignoreReason(decided, policy);
+    if (policyReason !== undefined) return ignored(policyReason);
+    // The clone URL is held to the rules of a REST request's (CI_FIXER_REPO_HOSTS): the worker checks the
+    // forge's URL again before cloning, but a URL no worker may clone is never queued in the first place.
+    const repoCheck = checkRepoUrl(decided.cloneUrl, repoPolicy);
+    if (!repoCheck.ok) return ignored(`the repository's clone URL is not allowed: ${repoCheck.reason}`);
+    const candidate: Candidate = { ...decided, cloneUrl: repoCheck.url };
     const jobId = runJobId(candidate);
     const admitted = await unavailableOnError(() =>
       admit(redis, admission, candidate, deliveryId, queue.toKey(jobId)),
@@ -184,19 +201,24 @@ export function webhookRoutes({ config, queue, redis, logger, metrics }: Webhook
     }
     try {
       await unavailableOnError(() => enqueue(candidate, jobId));
-      logger.info('fix job queued from webhook', {
-        forge,
-        deliveryId,
-        jobId,
-        repo: candidate.source.repo,
-        runId: candidate.source.runId,
-      });
-      return [202, { status: 'queued', jobId }];
     } catch (error) {
-      // Forget the delivery, the run and the attempt, so that the forge's redelivery succeeds once the queue is back.
+      // Forget the delivery, the run and the attempt, so that the forge's redelivery succeeds once the queue
+      // is back or the repository has a free place.
       await admitted.undo().catch(() => {});
-      throw error;
+      if (!(error instanceof QueueQuotaExceeded)) throw error;
+      logger.info('webhook refused: repository at its queue quota', { forge, deliveryId, jobId });
+      // GitLab disables a hook that keeps answering 4xx, so it hears why in a 2xx; GitHub shows the 429.
+      if (forge === 'gitlab') return [200, { status: 'ignored', reason: error.message }];
+      throw quotaProblem(error);
     }
+    logger.info('fix job queued from webhook', {
+      forge,
+      deliveryId,
+      jobId,
+      repo: candidate.source.repo,
+      runId: candidate.source.runId,
+    });
+    return [202, { status: 'queued', jobId }];
   }
 
   async function enqueue({ source, cloneUrl }: Candidate, jobId: string): Promise<void> {
@@ -256,10 +278,12 @@ function parseJson(body: Buffer): object {
   return payload;
 }
 
+/** Redis and queue errors become 503; a full quota passes through for the caller to answer. */
 async function unavailableOnError<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {
+    if (error instanceof QueueQuotaExceeded) throw error;
     throw new HttpProblem(
       503,
       'Queue Unavailable',
