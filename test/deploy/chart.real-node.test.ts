@@ -20,8 +20,10 @@
  * - No internet: the sandbox clones from a git smart-HTTP server (`git http-backend`, TLS with a throwaway
  *   certificate) and installs prettier from an npm registry stand-in that serves this workspace's own copy.
  * - No storage provisioner: a hostPath PersistentVolume, made and deleted here, for Redis' claim.
- * - No NetworkPolicy enforcement yet: the chart's policies are created but nothing applies them (issue 14
- *   item 5), so the sandbox reaching the stand-ins on the node's address proves nothing about them.
+ * - The sandbox reaches its git and npm stand-ins on the node's address, which the chart's sandbox
+ *   NetworkPolicies (enforced on the real node by kube-network-policies) rightly block. So this release
+ *   installs without them (sandbox.networkPolicy.enabled=false, K8S_REQUIRE_NETWORK_POLICY=false); what
+ *   they block and allow is proven by test/security/kubernetes.attacks.test.ts.
  *
  * Fails, never skips, when the cluster or its real node is not up: CI starts both (`scripts/dev-cluster up`).
  */
@@ -730,7 +732,10 @@ beforeAll(async () => {
       // The git stand-in's certificate is made for this run, and the sandbox image trusts public CAs only
       // (the kubernetes driver mounts no host files): git in the sandbox skips verification of this host.
       SANDBOX_ENV_PASSTHROUGH: 'GIT_SSL_NO_VERIFY',
+      // The stand-ins live on the node's address, which the sandbox policies block (see the header).
+      K8S_REQUIRE_NETWORK_POLICY: false,
     },
+    sandbox: { networkPolicy: { enabled: false } },
     api: PLACEMENT,
     worker: {
       ...PLACEMENT,
