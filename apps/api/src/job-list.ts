@@ -1,16 +1,10 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import {
-  CANCELLED_REASON,
-  OUTCOMES,
-  STAGES,
-  cancelKey,
-  type FixJobData,
-  type JobStatus,
-  type Stage,
-} from '@ci-fixer/jobs';
+import { OUTCOMES, STAGES, cancelKey, type FixJobData, type JobStatus, type Stage } from '@ci-fixer/jobs';
+import { redact } from '@ci-fixer/logger';
 import { SUMMARY_FIELD } from './fix-queue.ts';
+import { statusFrom } from './job-view.ts';
 import { HttpProblem } from './problem.ts';
 
 /** A fix job as the list shows it: no diagnosis, patch or steps (GET /v1/fix-jobs/:id has those). */
@@ -334,15 +328,11 @@ async function execOrThrow(pipeline: ReturnType<Redis['pipeline']>): Promise<unk
 
 function toSummary(raw: z.infer<typeof rawSummary>, state: State, cancelRequested: boolean): JobSummary {
   const outcome = OUTCOMES.find((value) => value === raw.outcome);
-  let status: JobStatus;
-  if (state === 'completed')
-    status = outcome ?? 'running'; // finishing: state moved, result not read yet
-  else if (state === 'failed') status = raw.failedReason === CANCELLED_REASON ? 'cancelled' : 'failed';
-  else if (cancelRequested) status = 'cancelled';
-  else status = state === 'active' ? 'running' : 'queued';
+  const status = statusFrom(state, outcome, raw.failedReason, cancelRequested);
   const request = { ...raw.request, ...raw.progressRequest };
   const iso = (ms: string) => (Number(ms) > 0 ? new Date(Number(ms)).toISOString() : null);
-  return {
+  // Reasons and commands may quote credentials, as in the job view.
+  return redact({
     id: raw.id,
     status,
     stage: STAGES.find((stage) => stage === raw.stage) ?? null,
@@ -353,5 +343,5 @@ function toSummary(raw: z.infer<typeof rawSummary>, state: State, cancelRequeste
     finishedAt: iso(raw.finishedOn),
     attempts: Number(raw.attempts) || 0,
     reason: outcome ? (raw.reason ?? null) : status === 'failed' ? (raw.failedReason ?? null) : null,
-  };
+  }) as JobSummary;
 }

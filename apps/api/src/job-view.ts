@@ -5,22 +5,13 @@ import {
   type FixResult,
   type JobProgress,
   type JobStatus,
-  type Stage,
+  type Outcome,
 } from '@ci-fixer/jobs';
 import { redact } from '@ci-fixer/logger';
+import type { JobSummary } from './job-list.ts';
 
-/** A fix job as the REST API shows it. */
-export interface JobView {
-  id: string;
-  status: JobStatus;
-  stage: Stage | null;
-  repo: FixJobData['request']['repo'];
-  command: string;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  attempts: number;
-  reason: string | null;
+/** A fix job as the REST API shows it: its summary in the list, and what the fix found and did. */
+export interface JobView extends JobSummary {
   diagnosis: FixResult['diagnosis'];
   patch: string | null;
   strategy: string | null;
@@ -28,11 +19,20 @@ export interface JobView {
   steps: FixResult['steps'];
 }
 
-export function statusOf(state: JobState | 'unknown', job: Job, cancelRequested: boolean): JobStatus {
+/**
+ * A job's status from its BullMQ state, its outcome (once its result is read) and its failure reason; the
+ * one rule for the job view and the list.
+ */
+export function statusFrom(
+  // `wait`: the list reads BullMQ's own key names, where getState() says `waiting`.
+  state: JobState | 'wait' | 'unknown',
+  outcome: Outcome | undefined,
+  failedReason: string | undefined,
+  cancelRequested: boolean,
+): JobStatus {
   // Job data and state are read separately; a job that finished between the two reads is still finishing.
-  if (state === 'completed' && !job.returnvalue) return 'running';
-  if (state === 'completed') return (job.returnvalue as FixResult).outcome;
-  if (state === 'failed') return job.failedReason === CANCELLED_REASON ? 'cancelled' : 'failed';
+  if (state === 'completed') return outcome ?? 'running';
+  if (state === 'failed') return failedReason === CANCELLED_REASON ? 'cancelled' : 'failed';
   // A job cancelled while queued stays in the queue until a worker drops it; it will never run.
   if (cancelRequested) return 'cancelled';
   return state === 'active' ? 'running' : 'queued';
@@ -43,7 +43,12 @@ export function toJobView(
   state: JobState | 'unknown',
   cancelRequested: boolean,
 ): JobView {
-  const status = statusOf(state, job, cancelRequested);
+  const status = statusFrom(
+    state,
+    (job.returnvalue as FixResult | null)?.outcome,
+    job.failedReason,
+    cancelRequested,
+  );
   const result =
     status === 'fixed' || status === 'unfixable' || status === 'not_reproducible'
       ? (job.returnvalue as FixResult)
