@@ -49,7 +49,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
 import { devCluster, realNode, REAL_NODE } from '../../packages/sandbox/test/kubernetes-cluster.ts';
-import { FIXTURES } from '../support/fixture-repos.ts';
+import { FIXTURES, fixtureGit } from '../support/fixture-repos.ts';
 import { waitFor } from '../support/processes.ts';
 import { CHART_DIR, REPO_ROOT } from './helm.ts';
 import { connectCluster, type Cluster } from './kube.ts';
@@ -420,18 +420,7 @@ function fixtureRepo(
     mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
     writeFileSync(path.join(dir, file), content);
   }
-  const git = (cwd: string, ...args: string[]) =>
-    execFileSync('git', args, {
-      cwd,
-      encoding: 'utf8',
-      env: {
-        ...process.env,
-        GIT_AUTHOR_NAME: 'Fixture',
-        GIT_AUTHOR_EMAIL: 'fixture@example.com',
-        GIT_COMMITTER_NAME: 'Fixture',
-        GIT_COMMITTER_EMAIL: 'fixture@example.com',
-      },
-    }).trim();
+  const git = fixtureGit;
   git(dir, 'init', '-q', '-b', 'main');
   git(dir, 'add', '-A');
   git(dir, 'commit', '-qm', 'fixture: prettier, on the real node');

@@ -44,6 +44,21 @@ const ESLINT_CONFIG = `export default [
 ];
 `;
 
+/** git in `cwd` as the fixtures' author, whatever the machine's git identity; returns trimmed stdout. */
+export function fixtureGit(cwd: string, ...args: string[]): string {
+  return execFileSync('git', args, {
+    cwd,
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      GIT_AUTHOR_NAME: 'Fixture',
+      GIT_AUTHOR_EMAIL: 'fixture@example.com',
+      GIT_COMMITTER_NAME: 'Fixture',
+      GIT_COMMITTER_EMAIL: 'fixture@example.com',
+    },
+  }).trim();
+}
+
 /** A real git repository with one commit: the shared package.json and lockfile plus the fixture's files. */
 export function createFixtureRepo(
   kind: FixtureKind,
@@ -59,18 +74,7 @@ export function createFixtureRepo(
     mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
     writeFileSync(path.join(dir, file), content);
   }
-  const git = (...args: string[]) =>
-    execFileSync('git', args, {
-      cwd: dir,
-      encoding: 'utf8',
-      env: {
-        ...process.env,
-        GIT_AUTHOR_NAME: 'Fixture',
-        GIT_AUTHOR_EMAIL: 'fixture@example.com',
-        GIT_COMMITTER_NAME: 'Fixture',
-        GIT_COMMITTER_EMAIL: 'fixture@example.com',
-      },
-    }).trim();
+  const git = (...args: string[]) => fixtureGit(dir, ...args);
   git('init', '-q', '-b', 'main');
   git('add', '-A');
   git('commit', '-qm', `fixture: ${kind}`);
