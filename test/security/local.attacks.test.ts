@@ -13,7 +13,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '@ci-fixer/config';
-import { LABELS, LocalDriver, MANAGED_BY, type Sandbox, type SandboxSpec } from '@ci-fixer/sandbox';
+import { LABELS, MANAGED_BY, type Sandbox, type SandboxSpec } from '@ci-fixer/sandbox';
+import { LocalDriver } from '@ci-fixer/sandbox/local';
 import { AttackTable } from './attack-table.ts';
 
 const table = new AttackTable('local');

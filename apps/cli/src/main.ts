@@ -1,9 +1,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { fixInSandbox } from '@ci-fixer/fix-engine';
 import { checkRepoUrl, fixRequestSchema, type FixRequest, type FixResult, type Stage } from '@ci-fixer/jobs';
-import { createDriver, expandEgress, passthrough } from '@ci-fixer/sandbox';
 import { loadConfig, ConfigError } from '@ci-fixer/config';
 
 const USAGE = `Usage: ci-fixer fix <path-or-url> --command "<cmd>" [--ref <branch>] [--sha <commit>] [--json] [--verbose]
@@ -60,6 +58,11 @@ async function main(argv: string[]): Promise<number> {
   // The CLI talks to no Redis: a REDIS_URL meant for the platform must not stop it.
   const config = loadConfig({ ...process.env, REDIS_URL: undefined });
   const request = buildRequest(target, values, config.CI_FIXER_REPO_HOSTS);
+  // Loaded only for a run, so that --help and usage errors answer at once.
+  const [{ fixInSandbox }, { createDriver, expandEgress, passthrough }] = await Promise.all([
+    import('@ci-fixer/fix-engine'),
+    import('@ci-fixer/sandbox'),
+  ]);
   // Sandboxes of CLI runs live apart from any worker's, so that neither reaps the other's.
   const driver = await createDriver(config, 'cli');
   const say = (line: string) => process.stderr.write(`${line}\n`);
