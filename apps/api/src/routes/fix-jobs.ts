@@ -16,10 +16,12 @@ import { QueueQuotaExceeded, type FixQueue } from '../fix-queue.ts';
 import { JobLister } from '../job-list.ts';
 import { toJobView, type JobView } from '../job-view.ts';
 import { HttpProblem } from '../problem.ts';
+import type { RedisReachability } from '../redis-reachability.ts';
 
 export interface FixJobRoutesOptions {
   queue: FixQueue;
   redis: Redis;
+  reachability: RedisReachability;
   repoPolicy: RepoPolicy;
   /** How long a cancellation mark outlives the job, in seconds. */
   cancelMarkTtlSeconds: number;
@@ -39,16 +41,8 @@ export function fixJobRoutes(options: FixJobRoutesOptions): Router {
   const router = Router();
 
   // Fail fast and say so while Redis is away: nothing can be accepted or read without it.
-  router.use((_req, res, next) => {
-    if (redis.status === 'ready') return next();
-    res.setHeader('Retry-After', '5');
-    next(
-      new HttpProblem(
-        503,
-        'Service Unavailable',
-        'Redis is unreachable; nothing was enqueued, try again shortly',
-      ),
-    );
+  router.use((_req, _res, next) => {
+    next(options.reachability.ready ? undefined : options.reachability.problem());
   });
 
   router.post('/', async (req, res) => {
