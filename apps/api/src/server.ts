@@ -32,7 +32,10 @@ export async function startApi(config: Config, token: string, logger: Logger): P
       }),
     },
     config.CI_FIXER_JOB_SIGNING_KEY,
-    { maxQueuedPerRepo: config.API_MAX_QUEUED_PER_REPO },
+    {
+      maxQueuedPerRepo: config.API_MAX_QUEUED_PER_REPO,
+      maxQueuedPerInstallation: config.API_MAX_QUEUED_PER_INSTALLATION,
+    },
   );
   queue.on('error', (error) => logger.warn('queue error', { error: error.message }));
 

@@ -95,7 +95,7 @@ export function fixJobRoutes(options: FixJobRoutesOptions): Router {
     await requestCancellation(redis, job.id!, options.cancelMarkTtlSeconds);
     // Frees the deduplication key and the repository's quota place now, so it can be submitted again at once.
     await job.removeDeduplicationKey();
-    await queue.releaseQuota(job.data.request.repo.url, job.id!);
+    await queue.releaseQuota(job.data, job.id!);
     res.status(202).json({ id: job.id, status: 'cancelled' });
   });
 
@@ -132,14 +132,14 @@ function parse<T>(schema: z.ZodType<T>, input: unknown, what: string): T {
   );
 }
 
-/** 429 for a repository at its quota; Retry-After is a guess, as the place frees when a job finishes. */
+/** 429 for a repository or installation at its quota; Retry-After is a guess, as a place frees when a job finishes. */
 export function quotaProblem(error: QueueQuotaExceeded): HttpProblem {
   const retryAfterSeconds = 60;
   return new HttpProblem(
     429,
     'Too Many Requests',
     `${error.message}; retry after ${retryAfterSeconds} s`,
-    { limit: 'queued-per-repo', max: error.limit, retryAfterSeconds },
+    { limit: error.limitName, max: error.limit, retryAfterSeconds },
     { 'Retry-After': String(retryAfterSeconds) },
   );
 }
