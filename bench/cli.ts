@@ -60,7 +60,7 @@ const table = [
   ),
 ].join('\n');
 console.log(table);
-writeSection(
+await writeSection(
   'cli',
   `## CLI start-up (\`node bench/cli.ts\`)
 

@@ -80,7 +80,7 @@ const table = [
 ].join('\n');
 console.log(table);
 const load = os.loadavg()[0]!.toFixed(1);
-writeSection(
+await writeSection(
   'containment-cost',
   `## What containment costs (local driver)
 
