@@ -8,3 +8,4 @@ export {
   CONFIG_TABLE_END,
 } from './docs.ts';
 export { SECRET_ENV_NAMES, isSecretEnvName, secretValues } from './secrets.ts';
+export { SANDBOX_DEFAULTS } from './sandbox-defaults.ts';

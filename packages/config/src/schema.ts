@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { bool, int } from './fields.ts';
-import { SANDBOX_DEFAULTS } from '@ci-fixer/sandbox/defaults';
+import { SANDBOX_DEFAULTS } from './sandbox-defaults.ts';
 import { forgeSettings } from './forge-settings.ts';
 
 /**

@@ -5,7 +5,7 @@ import path from 'node:path';
 import Docker from 'dockerode';
 import { proxyEnvironment } from '../egress/environment.ts';
 import type { EgressGrant } from '../egress/proxy.ts';
-import { SANDBOX_DEFAULTS } from '../defaults.ts';
+import { SANDBOX_DEFAULTS } from '@ci-fixer/config';
 import { assertValidLabels, LABELS, matchesSelector } from '../labels.ts';
 import {
   SandboxError,

@@ -13,7 +13,7 @@ import {
   type SandboxSpec,
 } from '../types.ts';
 import { defaultLocalRoot } from './root.ts';
-import { SANDBOX_DEFAULTS } from '../defaults.ts';
+import { SANDBOX_DEFAULTS } from '@ci-fixer/config';
 import { EgressProxy } from '../egress/proxy.ts';
 import { detectCgroups, prepareCgroups, removeEmptyParents, SandboxCgroup } from './cgroup.ts';
 import { checkIsolation, type LocalIsolation } from './isolation.ts';

@@ -1,6 +1,6 @@
 /**
  * Defaults every driver and the configuration schema read: what a sandbox gets when nobody says otherwise.
- * Kept free of imports so that the config package can read it without loading any driver.
+ * Here, not in the sandbox package, so that configuration depends on no driver.
  */
 export const SANDBOX_DEFAULTS = {
   /** Limit for one command. */
