@@ -23,180 +23,33 @@
  * - A control sandbox, in a namespace of the test's own without NetworkPolicies, reaches every stand-in: each
  *   block below is the policies' doing, not a missing route or listener.
  */
-import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomBytes, randomInt } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { globSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { LABELS, MANAGED_BY, type KubernetesDriver, type Sandbox, type SandboxSpec } from '@ci-fixer/sandbox';
 import { devCluster, realNode, realNodeDriver } from '../../packages/sandbox/test/kubernetes-cluster.ts';
 import { waitFor } from '../support/processes.ts';
 import { AttackTable } from './attack-table.ts';
+import {
+  ip,
+  kubectl,
+  type PodJson,
+  reach,
+  requireEnforcement,
+  standIn,
+  startEgressProxy,
+  TestNetns,
+  viaProxy,
+} from './kubernetes-support.ts';
 
 const table = new AttackTable('kubernetes (real node)');
 const SECRET = `worker-secret-${process.pid}`;
 const PLATFORM = ['redis', 'api', 'metrics', 'kube-apiserver'] as const;
-const DEV_CLUSTER = path.resolve(import.meta.dirname, '../../scripts/dev-cluster');
-
-/** The dev cluster's own kubectl with the admin kubeconfig (setup and inspection only; sandboxes are the worker's). */
-async function kubectl(...args: string[]): Promise<string> {
-  const { stdout } = await promisify(execFile)(DEV_CLUSTER, ['kubectl', ...args], { encoding: 'utf8' });
-  return stdout;
-}
-
-interface PodJson {
-  metadata: { name: string; uid: string };
-  status: { podIP?: string };
-}
-
-/** Fails (never skips) unless kube-network-policies enforces NetworkPolicies on the real node, with why. */
-async function requireEnforcement(): Promise<void> {
-  await realNode();
-  const state = path.dirname((await devCluster()).env.KUBECONFIG!);
-  const read = (file: string) => {
-    try {
-      return readFileSync(path.join(state, file), 'utf8').trim();
-    } catch {
-      return undefined;
-    }
-  };
-  const unavailable = read('real-node/network-policies/unavailable');
-  if (unavailable)
-    throw new Error(`NetworkPolicies are not enforced on the dev cluster's real node: ${unavailable}`);
-  // Running, and this cluster's: the process names the state dir (scripts/dev-cluster's is_running).
-  const pid = read('run/kube-network-policies.pid');
-  let cmdline = '';
-  try {
-    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-  } catch {
-    // Not running: reported below.
-  }
-  if (!pid || !cmdline.includes(state))
-    throw new Error(
-      `kube-network-policies is not running on the dev cluster's real node, so nothing enforces NetworkPolicies (see scripts/dev-cluster status and ${path.join(state, 'logs/kube-network-policies.log')}); run scripts/dev-cluster up`,
-    );
-}
-
-/** A TCP stand-in that greets with its name and counts the connections it gets. */
-async function standIn(name: string, host: string) {
-  let count = 0;
-  const server = net.createServer((socket) => {
-    count++;
-    socket.end(`${name}\n`);
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, host, resolve);
-  });
-  return {
-    name,
-    target: `${host}:${(server.address() as net.AddressInfo).port}`,
-    connections: () => count,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
-
-/** Greets like standIn, inside the namespace; prints `listening` once bound and `conn HOST:PORT` per connection. */
-const NETNS_SERVER = `
-const net = require('node:net');
-const specs = JSON.parse(process.argv[1]);
-let pending = specs.length;
-for (const { host, port, name } of specs)
-  net.createServer((socket) => { console.log('conn ' + host + ':' + port); socket.end(name + '\\n'); })
-    .listen(port, host, () => { if (--pending === 0) console.log('listening'); });
-`;
-
-const ip = (...args: string[]) => execFileSync('ip', args, { encoding: 'utf8' });
-
-/**
- * A network namespace of the test's own, joined to the host by a veth pair: a /30 of 198.51.100.0/24 between
- * them, and one private address in the namespace behind a /32 host route. Stand-ins listen there on fixed
- * ports (443, 80: the ports the chart's egress policy allows), which are the namespace's own.
- */
-class TestNetns {
-  readonly name = `cif-np-${randomBytes(3).toString('hex')}`;
-  private readonly hostIf = `cnp${randomBytes(3).toString('hex')}`;
-  readonly publicIp: string;
-  private readonly gatewayIp: string;
-  readonly privateIp: string;
-  private server: ChildProcess | undefined;
-  private readonly counts = new Map<string, number>();
-
-  constructor() {
-    const base = 4 * randomInt(1, 63);
-    this.gatewayIp = `198.51.100.${base + 1}`;
-    this.publicIp = `198.51.100.${base + 2}`;
-    this.privateIp = `172.31.${randomInt(0, 256)}.${randomInt(1, 255)}`;
-  }
-
-  async start(specs: { host: string; port: number; name: string }[]): Promise<void> {
-    for (const address of [this.publicIp, this.privateIp]) {
-      const routes = ip('-4', 'route', 'show', 'match', address).trim().split('\n');
-      if (!routes.every((route) => route.startsWith('default ')))
-        throw new Error(`${address} is already routed on this machine (${routes.join('; ')}): not using it`);
-    }
-    const peer = `${this.hostIf}n`;
-    ip('netns', 'add', this.name);
-    ip('link', 'add', this.hostIf, 'type', 'veth', 'peer', 'name', peer, 'netns', this.name);
-    ip('addr', 'add', `${this.gatewayIp}/30`, 'dev', this.hostIf);
-    ip('link', 'set', this.hostIf, 'up');
-    ip('-n', this.name, 'link', 'set', 'lo', 'up');
-    ip('-n', this.name, 'addr', 'add', `${this.publicIp}/30`, 'dev', peer);
-    ip('-n', this.name, 'addr', 'add', `${this.privateIp}/32`, 'dev', peer);
-    ip('-n', this.name, 'link', 'set', peer, 'up');
-    ip('-n', this.name, 'route', 'add', 'default', 'via', this.gatewayIp);
-    ip('route', 'add', `${this.privateIp}/32`, 'via', this.publicIp, 'dev', this.hostIf);
-    const server = spawn(
-      'ip',
-      ['netns', 'exec', this.name, process.execPath, '-e', NETNS_SERVER, JSON.stringify(specs)],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('exit', (code) => reject(new Error(`the stand-ins in ${this.name} exited (${code})`)));
-      createInterface({ input: server.stdout! }).on('line', (line) => {
-        if (line === 'listening') resolve();
-        const conn = /^conn (.+)$/.exec(line);
-        if (conn) this.counts.set(conn[1]!, (this.counts.get(conn[1]!) ?? 0) + 1);
-      });
-    });
-  }
-
-  connections(target: string): number {
-    return this.counts.get(target) ?? 0;
-  }
-
-  stop(): void {
-    this.server?.kill('SIGKILL');
-    // Deleting the namespace deletes the veth pair, and with it the host's /30 and /32 routes.
-    spawnSync('ip', ['netns', 'delete', this.name]);
-    spawnSync('ip', ['link', 'delete', this.hostIf]);
-  }
-}
-
-/**
- * What each HOST:PORT answered to a plain TCP client in the sandbox (busybox nc, 2 s connect timeout): its
- * first line, or '' when nothing came back (the SYN dropped, refused, or no route).
- */
-async function reach(sandbox: Sandbox, targets: string[]): Promise<Record<string, string>> {
-  const script = targets
-    .map((target) => {
-      const [host, port] = target.split(/:(?=\d+$)/);
-      return `printf '%s=' '${target}'; timeout 8 nc -w 2 ${host} ${port} </dev/null 2>/dev/null | head -n 1 | tr -d '\\n'; echo`;
-    })
-    .join('\n');
-  const result = await sandbox.exec(['sh', '-c', script], { timeoutMs: 20_000 + targets.length * 10_000 });
-  const answers: Record<string, string> = {};
-  for (const line of result.stdout.split('\n')) {
-    const at = line.indexOf('=');
-    if (at > 0) answers[line.slice(0, at)] = line.slice(at + 1);
-  }
-  expect(Object.keys(answers).sort(), result.stderr).toEqual([...targets].sort());
-  return answers;
-}
+/** SANDBOX_EGRESS_PROXY_KEY of this run's egress proxy and driver. */
+const PROXY_KEY = randomBytes(32).toString('hex');
 
 describe('hostile repository code on the kubernetes driver (real node, NetworkPolicies enforced)', () => {
   const owner = `attacks-${randomBytes(4).toString('hex')}`;
@@ -217,6 +70,7 @@ describe('hostile repository code on the kubernetes driver (real node, NetworkPo
   let closedPort: string;
   let privateHost: string;
   let nodeIp: string;
+  let proxy: Awaited<ReturnType<typeof startEgressProxy>>;
 
   const create = (spec: Partial<SandboxSpec> = {}, on = driver) =>
     on.create({ labels, maxLifetimeSeconds: 600, ...spec });
@@ -264,9 +118,12 @@ describe('hostile repository code on the kubernetes driver (real node, NetworkPo
       { host: netns.privateIp, port: 443, name: 'private host' },
     ]);
 
-    driver = await realNodeDriver();
-    // Host names, as the worker lists them: on kubernetes they only switch the pod to network=egress.
-    online = await create({ egress: ['git.example.test:443', 'registry.example.test:80'] });
+    proxy = await startEgressProxy(PROXY_KEY);
+    const egressProxy = { address: proxy.address, key: PROXY_KEY };
+    driver = await realNodeDriver({ egressProxy });
+    // The git host by address (the proxy resolves names with the cluster's DNS, which the dev cluster has
+    // none of); the registry stand-in is the public host this sandbox's list leaves out.
+    online = await create({ egress: [gitHost] });
     offline = await create();
     await kubectl('create', 'namespace', controlNamespace);
     await kubectl('create', 'serviceaccount', 'ci-fixer-sandbox', '-n', controlNamespace);
@@ -274,13 +131,14 @@ describe('hostile repository code on the kubernetes driver (real node, NetworkPo
       kubeConfig: cluster.admin,
       namespace: controlNamespace,
       requireNetworkPolicy: false,
+      egressProxy,
     });
-    control = await create({ egress: ['git.example.test:443'] }, unconfined);
+    control = await create({ egress: [gitHost] }, unconfined);
   }, 180_000);
 
   afterAll(async () => {
     delete process.env.CI_FIXER_TEST_SECRET;
-    await Promise.allSettled([online?.destroy(), offline?.destroy(), control?.destroy()]);
+    await Promise.allSettled([online?.destroy(), offline?.destroy(), control?.destroy(), proxy?.stop()]);
     await kubectl('delete', 'namespace', controlNamespace, '--ignore-not-found', '--wait=false').catch(
       () => '',
     );
@@ -340,11 +198,60 @@ describe('hostile repository code on the kubernetes driver (real node, NetworkPo
     table.record('connect to redis on host loopback', 'blocked');
   });
 
-  it('reaches the allowed git host and registry (public stand-ins)', async () => {
-    const answers = await reach(online, [gitHost, registry]);
-    expect(answers).toEqual({ [gitHost]: 'git host', [registry]: 'registry' });
-    expect(netns.connections(gitHost)).toBe(1);
-    table.record('reach the allowed git host', answers[gitHost] === 'git host' ? 'allowed' : 'blocked');
+  it('reaches the allowed git host through the egress proxy, with the credential the driver gave it', async () => {
+    const before = netns.connections(gitHost);
+    const answer = await viaProxy(online, gitHost);
+    expect(answer).toEqual({ status: 'HTTP/1.1 200 Connection Established', body: 'git host\n' });
+    expect(netns.connections(gitHost)).toBe(before + 1);
+    table.record('reach the allowed git host through the egress proxy', 'allowed');
+  });
+
+  it.each([
+    ['a public host not in its allow-list', () => registry],
+    ['a private address', () => privateHost],
+  ] as const)('the egress proxy refuses %s', async (what, target) => {
+    const answer = await viaProxy(online, target());
+    expect(answer.status).toBe('HTTP/1.1 403 Forbidden');
+    expect(answer.body).toContain('is not allowed for this sandbox');
+    expect(netns.connections(target())).toBe(0);
+    table.record(`reach ${what} through the egress proxy`, 'blocked');
+  });
+
+  it('cannot widen its own allow-list: the proxy refuses an altered credential', async () => {
+    const url = new URL((await sh(online, 'printf %s "$HTTPS_PROXY"')).stdout);
+    const [payload, signature] = url.password.split('.') as [string, string];
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as { allow: string[] };
+    expect(claims.allow).toEqual([gitHost]);
+    const widened = Buffer.from(JSON.stringify({ ...claims, allow: [gitHost, registry] })).toString(
+      'base64url',
+    );
+    const answer = await viaProxy(online, registry, {
+      credentials: `${url.username}:${widened}.${signature}`,
+    });
+    expect(answer.status).toBe('HTTP/1.1 407 Proxy Authentication Required');
+    expect(netns.connections(registry)).toBe(0);
+    table.record('widen its own egress allow-list', 'blocked');
+  });
+
+  it('cannot go around the proxy: not even the allowed git host answers a direct connection', async () => {
+    const before = netns.connections(gitHost);
+    expect(await reach(online, [gitHost, registry])).toEqual({ [gitHost]: '', [registry]: '' });
+    expect(netns.connections(gitHost)).toBe(before);
+    expect(netns.connections(registry)).toBe(0);
+    // Without the policies the same pod gets through directly: the block above is theirs.
+    expect((await reach(control, [gitHost]))[gitHost]).toBe('git host');
+    table.record('reach the allowed git host directly, bypassing the proxy', 'blocked');
+  });
+
+  it('a network=none sandbox cannot reach the proxy, even with a credential that works', async () => {
+    const credentials = decodeURIComponent(
+      (await sh(online, 'printf %s "${HTTPS_PROXY#http://}" | sed "s/@.*//"')).stdout,
+    );
+    const before = netns.connections(gitHost);
+    const answer = await viaProxy(offline, gitHost, { credentials, proxy: proxy.address });
+    expect(answer).toEqual({ status: '', body: '' });
+    expect(netns.connections(gitHost)).toBe(before);
+    table.record('network=none sandbox reaches the egress proxy', 'blocked');
   });
 
   it('a network=none sandbox reaches nothing, not even the git host', async () => {
@@ -401,6 +308,9 @@ describe('hostile repository code on the kubernetes driver (real node, NetworkPo
     );
     expect(result.stdout).not.toContain(SECRET);
     expect(result.stdout).not.toContain('CI_FIXER_TEST_SECRET');
+    // Its proxy credential is in its environment; the key that signs credentials is not.
+    expect(result.stdout).toContain('HTTPS_PROXY=');
+    expect(result.stdout).not.toContain(PROXY_KEY);
     expect(result.stdout).toMatch(/serviceaccount: No such file or directory\ndone\n$/);
     // Only the pod's own processes are visible (its own pid namespace): none of the node's.
     expect(result.stdout).not.toMatch(/kubelet|containerd|vitest/);
