@@ -1,7 +1,22 @@
 /**
  * What test/security/kubernetes.attacks.test.ts runs its attacks with on the dev cluster's real node: the
  * stand-ins (on the node's address, and in a network namespace the test makes), a plain TCP client inside
- * a sandbox, and the chart's egress proxy as a pod. Every address is on this machine (see that file).
+ * a sandbox, and the chart's egress proxy as a pod.
+ *
+ * Where the traffic goes, all of it on this machine:
+ * - Platform stand-ins (Redis, the API, worker metrics, the kube-apiserver) listen on free ports of the node's
+ *   address on the pod network: the bridge gateway every pod routes through, which is also where a pod
+ *   reaches any host service bound to all addresses. The real kube-apiserver listens on 127.0.0.1 only, which
+ *   a pod cannot route to (its loopback is its own; a case below shows that too).
+ * - A "public" git host (443) on the sandbox's allow-list, a registry (80) left off it, and a port no policy
+ *   allows, listen in a network namespace this test makes, on an address of TEST-NET-2 (198.51.100.0/24),
+ *   behind a veth pair and a host route that exist only while the test runs. The proxy's egress policy (the
+ *   sandboxes' own allows the proxy alone) excludes every private,
+ *   link-local, loopback and cluster range, so no address the machine already has could stand in for an
+ *   allowed host; a documentation address is, to the policy, a public one, and here it is routed only into
+ *   the test's namespace. A private-range stand-in (172.16/12) sits in the same namespace behind a /32 host
+ *   route, added only after checking that nothing but the default route matches it.
+ * - The egress proxy pod, on the real node like the sandboxes, connects to those stand-ins for them.
  */
 import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
@@ -27,6 +42,27 @@ export async function kubectl(...args: string[]): Promise<string> {
 export interface PodJson {
   metadata: { name: string; uid: string };
   status: { podIP?: string };
+}
+
+/** The pods of a sandbox's Job in the dev cluster's sandbox namespace. */
+export async function sandboxPods(sandbox: Sandbox): Promise<PodJson[]> {
+  const { namespace } = await devCluster();
+  const list = await kubectl('get', 'pods', '-n', namespace, '-l', `job-name=${sandbox.id}`, '-o', 'json');
+  return (JSON.parse(list) as { items: PodJson[] }).items;
+}
+
+/** The real node's address on the pod network (its InternalIP: the bridge every pod routes through). */
+export async function nodeAddress(): Promise<string> {
+  const node = await realNode();
+  const address = await kubectl(
+    'get',
+    'node',
+    node,
+    '-o',
+    'jsonpath={.status.addresses[?(@.type=="InternalIP")].address}',
+  );
+  if (!address) throw new Error(`node ${node} reports no InternalIP`);
+  return address;
 }
 
 /** Fails (never skips) unless kube-network-policies enforces NetworkPolicies on the real node, with why. */
@@ -55,6 +91,18 @@ export async function requireEnforcement(): Promise<void> {
     throw new Error(
       `kube-network-policies is not running on the dev cluster's real node, so nothing enforces NetworkPolicies (see scripts/dev-cluster status and ${path.join(state, 'logs/kube-network-policies.log')}); run scripts/dev-cluster up`,
     );
+}
+
+/** What a TCP server on this machine says first ('' when nothing, or the error), within 3 s. */
+export function greeting(host: string, port: number): Promise<string> {
+  return new Promise<string>((resolve) => {
+    const socket = net.connect({ host, port });
+    let data = '';
+    socket.on('data', (chunk) => (data += String(chunk)));
+    socket.on('close', () => resolve(data));
+    socket.on('error', (error) => resolve(String(error)));
+    socket.setTimeout(3000, () => socket.destroy());
+  });
 }
 
 /** A TCP stand-in that greets with its name and counts the connections it gets. */

@@ -8,37 +8,28 @@
  * about what a repository's command can reach and leave behind, with that file's helpers (realNodeDriver in
  * packages/sandbox/test/kubernetes-cluster.ts).
  *
- * Where the traffic goes, all of it on this machine:
- * - Platform stand-ins (Redis, the API, worker metrics, the kube-apiserver) listen on free ports of the node's
- *   address on the pod network: the bridge gateway every pod routes through, which is also where a pod
- *   reaches any host service bound to all addresses. The real kube-apiserver listens on 127.0.0.1 only, which
- *   a pod cannot route to (its loopback is its own; a case below shows that too).
- * - An allowed "public" git host (443) and registry (80), and a port the policy does not allow, listen in a
- *   network namespace this test makes, on an address of TEST-NET-2 (198.51.100.0/24), behind a veth pair and
- *   a host route that exist only while the test runs. The chart's egress policy excludes every private,
- *   link-local, loopback and cluster range, so no address the machine already has could stand in for an
- *   allowed host; a documentation address is, to the policy, a public one, and here it is routed only into
- *   the test's namespace. A private-range stand-in (172.16/12) sits in the same namespace behind a /32 host
- *   route, added only after checking that nothing but the default route matches it.
- * - A control sandbox, in a namespace of the test's own without NetworkPolicies, reaches every stand-in: each
- *   block below is the policies' doing, not a missing route or listener.
+ * Where the traffic goes, all of it on this machine: see kubernetes-support.ts. A control sandbox, in a
+ * namespace of the test's own without NetworkPolicies, reaches every stand-in directly: each block below is
+ * the policies' (or the egress proxy's) doing, not a missing route or listener. Egress sandboxes get the
+ * chart's egress proxy (a pod in the dev cluster's release namespace) and reach the network only through it.
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { globSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { LABELS, MANAGED_BY, type KubernetesDriver, type Sandbox, type SandboxSpec } from '@ci-fixer/sandbox';
-import { devCluster, realNode, realNodeDriver } from '../../packages/sandbox/test/kubernetes-cluster.ts';
+import { devCluster, realNodeDriver } from '../../packages/sandbox/test/kubernetes-cluster.ts';
 import { waitFor } from '../support/processes.ts';
 import { AttackTable } from './attack-table.ts';
 import {
+  greeting,
   ip,
   kubectl,
-  type PodJson,
+  nodeAddress,
   reach,
   requireEnforcement,
+  sandboxPods,
   standIn,
   startEgressProxy,
   TestNetns,
@@ -65,22 +56,14 @@ describe('hostile repository code on the kubernetes driver (real node, NetworkPo
   let offline: Sandbox;
   /** The same pod, where no NetworkPolicy applies. */
   let control: Sandbox;
-  let gitHost: string;
-  let registry: string;
-  let closedPort: string;
-  let privateHost: string;
-  let nodeIp: string;
+  /** Stand-ins' host:port (kubernetes-support.ts): allowed, left off the list, a closed port, a private one. */
+  let gitHost: string, registry: string, closedPort: string, privateHost: string, nodeIp: string;
   let proxy: Awaited<ReturnType<typeof startEgressProxy>>;
 
   const create = (spec: Partial<SandboxSpec> = {}, on = driver) =>
     on.create({ labels, maxLifetimeSeconds: 600, ...spec });
   const sh = (sandbox: Sandbox, script: string, timeoutMs = 20_000) =>
     sandbox.exec(['sh', '-c', script], { timeoutMs });
-  const pods = async (sandbox: Sandbox): Promise<PodJson[]> => {
-    const { namespace } = await devCluster();
-    const list = await kubectl('get', 'pods', '-n', namespace, '-l', `job-name=${sandbox.id}`, '-o', 'json');
-    return (JSON.parse(list) as { items: PodJson[] }).items;
-  };
 
   /** Why nothing enforces NetworkPolicies, if so: every case then fails with it (a suite error would skip them). */
   let notEnforced: unknown;
@@ -96,15 +79,7 @@ describe('hostile repository code on the kubernetes driver (real node, NetworkPo
     if (notEnforced) return;
     process.env.CI_FIXER_TEST_SECRET = SECRET;
     const cluster = await devCluster();
-    const node = await realNode();
-    nodeIp = await kubectl(
-      'get',
-      'node',
-      node,
-      '-o',
-      'jsonpath={.status.addresses[?(@.type=="InternalIP")].address}',
-    );
-    if (!nodeIp) throw new Error(`node ${node} reports no InternalIP`);
+    nodeIp = await nodeAddress();
     for (const name of PLATFORM) platform[name] = await standIn(name, nodeIp);
     loopback = await standIn('redis', '127.0.0.1');
     gitHost = `${netns.publicIp}:443`;
@@ -121,8 +96,7 @@ describe('hostile repository code on the kubernetes driver (real node, NetworkPo
     proxy = await startEgressProxy(PROXY_KEY);
     const egressProxy = { address: proxy.address, key: PROXY_KEY };
     driver = await realNodeDriver({ egressProxy });
-    // The git host by address (the proxy resolves names with the cluster's DNS, which the dev cluster has
-    // none of); the registry stand-in is the public host this sandbox's list leaves out.
+    // By address: the proxy resolves names with cluster DNS, which the dev cluster has none of.
     online = await create({ egress: [gitHost] });
     offline = await create();
     await kubectl('create', 'namespace', controlNamespace);
@@ -172,14 +146,7 @@ describe('hostile repository code on the kubernetes driver (real node, NetworkPo
     try {
       const port = service.target.split(':').pop()!;
       // It answers on this machine...
-      const greeting = await new Promise<string>((resolve) => {
-        const socket = net.connect({ host: `${address}%${bridge!.ifname}`, port: Number(port) });
-        let data = '';
-        socket.on('data', (chunk) => (data += String(chunk)));
-        socket.on('close', () => resolve(data));
-        socket.on('error', (error) => resolve(String(error)));
-      });
-      expect(greeting).toBe('redis\n');
+      expect(await greeting(`${address}%${bridge!.ifname}`, Number(port))).toBe('redis\n');
       // ...and to no pod, confined or not: the frames never get past the bridge.
       const target = `${address}%eth0:${port}`;
       expect((await reach(online, [target]))[target]).toBe('');
@@ -279,20 +246,13 @@ describe('hostile repository code on the kubernetes driver (real node, NetworkPo
       offline,
       "setsid sh -c 'while :; do echo tenant-b | nc -l -p 8080; done' >/dev/null 2>&1 </dev/null & echo started",
     );
-    const podIp = (await pods(offline))[0]?.status?.podIP;
+    const podIp = (await sandboxPods(offline))[0]?.status?.podIP;
     expect(podIp).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
     const target = `${podIp}:8080`;
     // The node's root processes are not filtered (kube-network-policies lets kubelet probes through): the
     // listener answers them, so the refusals below are the policies'.
     const fromNode = await waitFor('the listener in the sandbox', async () => {
-      const line = await new Promise<string>((resolve) => {
-        const socket = net.connect({ host: podIp!, port: 8080 });
-        let data = '';
-        socket.on('data', (chunk) => (data += String(chunk)));
-        socket.on('close', () => resolve(data));
-        socket.on('error', () => resolve(''));
-        socket.setTimeout(3000, () => socket.destroy());
-      });
+      const line = await greeting(podIp!, 8080);
       return line.includes('tenant-b') ? line : undefined;
     });
     expect(fromNode).toContain('tenant-b');
@@ -329,7 +289,7 @@ describe('hostile repository code on the kubernetes driver (real node, NetworkPo
   it('ends a fork bomb at the pod pids limit and its timeout; the other sandboxes keep working', async () => {
     const bombed = await create();
     try {
-      const [pod] = await pods(bombed);
+      const [pod] = await sandboxPods(bombed);
       // The kubelet's podPidsLimit (a node setting: a pod spec has none) on the pod's cgroup.
       const [cgroup] = globSync(`/sys/fs/cgroup/pids/**/pod${pod!.metadata.uid}`);
       expect(cgroup, 'the pod’s pids cgroup on this node').toBeDefined();
@@ -361,7 +321,7 @@ describe('hostile repository code on the kubernetes driver (real node, NetworkPo
   it('leaves no process running after destroy, even one that left its session', async () => {
     const victim = await create();
     const marker = `31337${process.pid % 1000}`;
-    const [pod] = await pods(victim);
+    const [pod] = await sandboxPods(victim);
     await sh(victim, `setsid sleep ${marker} > /dev/null 2>&1 < /dev/null & echo started`);
     const running = () => spawnSync('pgrep', ['-f', `^sleep ${marker}$`], { encoding: 'utf8' }).stdout.trim();
     // Seen from the node: the container's processes are processes of this machine.
