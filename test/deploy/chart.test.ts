@@ -179,7 +179,14 @@ describe('env names: the chart sets exactly what the code reads', () => {
       ],
     });
     const data = find(manifests, 'ConfigMap', fullname).data as Record<string, string>;
-    const parsed = loadConfig({ ...data, REDIS_URL: 'redis://x:6379' });
+    // As the pods get them: the ConfigMap and the Secret (whose empty entries mean unset).
+    const secret = Object.fromEntries(
+      Object.entries(find(manifests, 'Secret', fullname).data as Record<string, string>)
+        .map(([name, value]) => [name, Buffer.from(value, 'base64').toString()])
+        .filter(([, value]) => value),
+    );
+    const parsed = loadConfig({ ...data, ...secret, REDIS_URL: 'redis://x:6379' });
+    expect(parsed.K8S_EGRESS_PROXY).toBe(`${fullname}-egress-proxy.${NAMESPACE}.svc:3128`);
     expect(parsed.API_MAX_BODY_BYTES).toBe(2_097_152);
     expect(parsed.BULL_BOARD_READ_ONLY).toBe(false);
     expect(parsed.CI_FIXER_REPO_HOSTS).toEqual(['github.com', 'git.example.org']);

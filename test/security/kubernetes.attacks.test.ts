@@ -189,9 +189,8 @@ describe('hostile repository code on the kubernetes driver (real node, NetworkPo
     const [payload, signature] = url.password.split('.') as [string, string];
     const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as { allow: string[] };
     expect(claims.allow).toEqual([gitHost]);
-    const widened = Buffer.from(JSON.stringify({ ...claims, allow: [gitHost, registry] })).toString(
-      'base64url',
-    );
+    const allow = [gitHost, registry];
+    const widened = Buffer.from(JSON.stringify({ ...claims, allow })).toString('base64url');
     const answer = await viaProxy(online, registry, {
       credentials: `${url.username}:${widened}.${signature}`,
     });
