@@ -232,7 +232,10 @@ describe('the kubernetes preflight and NetworkPolicies', () => {
     // Without its proxy the driver cannot keep an egress sandbox to its allow-list, and says so.
     const unproxied = new KubernetesDriver({ kubeConfig: identity, namespace });
     await expect(
-      unproxied.create({ labels: { [LABELS.managedBy]: MANAGED_BY }, egress: ['github.com:443'] }),
+      unproxied.create({
+        labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.owner]: 'netpol-test' },
+        egress: ['github.com:443'],
+      }),
     ).rejects.toThrow(/cannot honour spec\.egress without its egress proxy/);
     expect(await kubernetes.list({ [LABELS.owner]: 'netpol-test' })).toEqual([]);
     // A caller's label cannot claim a wider network than its spec asked for.
