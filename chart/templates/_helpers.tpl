@@ -83,7 +83,7 @@ app.kubernetes.io/component: {{ index . 1 }}
 
 {{/* Values of the chart-owned names (see CHART_OWNED_ENV_NAMES in scripts/chart-contract.ts), except REDIS_URL. */}}
 {{- define "ci-fixer.ownedEnv" -}}
-{{- toJson (dict "NODE_ENV" "production" "HOST" "0.0.0.0" "PORT" (.Values.api.port | int64 | toString) "WORKER_METRICS_HOST" "0.0.0.0" "WORKER_METRICS_PORT" (.Values.worker.metricsPort | int64 | toString) "K8S_NAMESPACE" (include "ci-fixer.sandboxNamespace" .) "K8S_SANDBOX_SERVICE_ACCOUNT" (include "ci-fixer.serviceAccountName" (list . "sandbox"))) }}
+{{- toJson (dict "NODE_ENV" "production" "HOST" "0.0.0.0" "PORT" (.Values.api.port | int64 | toString) "WORKER_METRICS_HOST" "0.0.0.0" "WORKER_METRICS_PORT" (.Values.worker.metricsPort | int64 | toString) "K8S_NAMESPACE" (include "ci-fixer.sandboxNamespace" .) "K8S_SANDBOX_SERVICE_ACCOUNT" (include "ci-fixer.serviceAccountName" (list . "sandbox")) "K8S_EGRESS_PROXY" (printf "%s-egress-proxy.%s.svc:%d" (include "ci-fixer.fullname" .) .Release.Namespace (.Values.egressProxy.port | int)) "EGRESS_PROXY_PORT" (.Values.egressProxy.port | int64 | toString)) }}
 {{- end }}
 
 {{/* WORKER_SHUTDOWN_GRACE_SECONDS and FIX_TIMEOUT_SECONDS as set, or the code's defaults. */}}

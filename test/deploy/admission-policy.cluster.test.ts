@@ -109,6 +109,8 @@ function workerDriver(): KubernetesDriver {
       cpus: 0.1,
       memoryBytes: 64 * 1_048_576,
       podReadyTimeoutMs: 60_000,
+      // Admission is about the Job; nothing here connects to the proxy.
+      egressProxy: { address: '127.0.0.1:3128', key: 'k'.repeat(32) },
     });
   } finally {
     if (saved === undefined) delete process.env.KUBECONFIG;

@@ -318,7 +318,12 @@ describe('helm install, upgrade and rollback (values.yaml)', () => {
         .map((p) => p.metadata.name)
         .sort();
     expect(await names(SANDBOX_NS)).toEqual([`${FULLNAME}-sandbox-deny`, `${FULLNAME}-sandbox-egress`]);
-    expect(await names(NS)).toEqual([`${FULLNAME}-api`, `${FULLNAME}-redis`, `${FULLNAME}-worker`]);
+    expect(await names(NS)).toEqual([
+      `${FULLNAME}-api`,
+      `${FULLNAME}-egress-proxy`,
+      `${FULLNAME}-redis`,
+      `${FULLNAME}-worker`,
+    ]);
     // Pod Security is enforced, not just labelled: a privileged pod is refused there.
     const refused = await cluster
       .kubectl(

@@ -20,7 +20,9 @@
  * - No internet: the sandbox clones from a git smart-HTTP server (`git http-backend`, TLS with a throwaway
  *   certificate) and installs prettier from an npm registry stand-in that serves this workspace's own copy.
  * - No storage provisioner: a hostPath PersistentVolume, made and deleted here, for Redis' claim.
- * - The sandbox reaches its git and npm stand-ins on the node's address, which the chart's sandbox
+ * - The sandbox reaches its git and npm stand-ins through the chart's egress proxy (its Service relayed like
+ *   the others), on the node's address: the job's git host and SANDBOX_EGRESS_ALLOW name it by address.
+ * - The egress proxy connects to the stand-ins on the node's address, which the chart's
  *   NetworkPolicies (enforced on the real node by kube-network-policies) rightly block. So this release
  *   installs without them (sandbox.networkPolicy.enabled=false, K8S_REQUIRE_NETWORK_POLICY=false); what
  *   they block and allow is proven by test/security/kubernetes.attacks.test.ts.
@@ -500,7 +502,7 @@ async function cleanUp(): Promise<void> {
 /** Worker and API log tails, for a failure message. */
 async function appLogs(): Promise<string> {
   const tails = await Promise.all(
-    ['worker', 'api'].map((name) =>
+    ['worker', 'api', 'egress-proxy'].map((name) =>
       kubectl(['logs', '-n', NS, '-l', component(name), '--tail=40', '--all-containers', '--prefix']).catch(
         (error: Error) => `(no ${name} logs: ${error.message})`,
       ),
@@ -613,6 +615,7 @@ beforeAll(async () => {
   }));
   const redisRelay = await serviceRelay(`${FULLNAME}-redis`, 'redis');
   const apiRelay = await serviceRelay(`${FULLNAME}-api`, 'http');
+  const proxyRelay = await serviceRelay(`${FULLNAME}-egress-proxy`, 'proxy');
   apiBase = `http://${nodeIp}:${apiRelay}`;
   const gitRoot = path.join(work, 'git');
   mkdirSync(gitRoot);
@@ -672,7 +675,15 @@ beforeAll(async () => {
                 name: 'relay',
                 image: `ci-fixer/api:${APP_VERSION}`,
                 imagePullPolicy: 'IfNotPresent',
-                command: ['node', '-e', relayScript, nodeIp, `6379=${redisRelay}`, `80=${apiRelay}`],
+                command: [
+                  'node',
+                  '-e',
+                  relayScript,
+                  nodeIp,
+                  `6379=${redisRelay}`,
+                  `80=${apiRelay}`,
+                  `3128=${proxyRelay}`,
+                ],
                 // Root only to bind port 80 (containerd 1.6 keeps unprivileged ports at 1024); nothing else.
                 securityContext: {
                   runAsUser: 0,
@@ -698,7 +709,12 @@ beforeAll(async () => {
   const values = {
     hostAliases: [
       { ip: nodeIp, hostnames: ['kubernetes.default.svc'] },
-      { ip: relayPod.status.podIP!, hostnames: [`${FULLNAME}-redis`, `${FULLNAME}-api`] },
+      {
+        ip: relayPod.status.podIP!,
+        // The worker resolves K8S_EGRESS_PROXY (<fullname>-egress-proxy.<namespace>.svc) and hands
+        // sandboxes the relay pod's address.
+        hostnames: [`${FULLNAME}-redis`, `${FULLNAME}-api`, `${FULLNAME}-egress-proxy.${NS}.svc`],
+      },
     ],
     config: {
       LOG_LEVEL: 'info',
@@ -721,11 +737,15 @@ beforeAll(async () => {
       // The git stand-in's certificate is made for this run, and the sandbox image trusts public CAs only
       // (the kubernetes driver mounts no host files): git in the sandbox skips verification of this host.
       SANDBOX_ENV_PASSTHROUGH: 'GIT_SSL_NO_VERIFY',
+      // The sandbox's npm goes through the egress proxy, which refuses the node's (private) address unless an
+      // address entry names it; the git host is the job's own, by address too.
+      SANDBOX_EGRESS_ALLOW: `${nodeIp}:${registry.port}`,
       // The stand-ins live on the node's address, which the sandbox policies block (see the header).
       K8S_REQUIRE_NETWORK_POLICY: false,
     },
     sandbox: { networkPolicy: { enabled: false } },
     api: PLACEMENT,
+    egressProxy: PLACEMENT,
     worker: {
       ...PLACEMENT,
       extraEnv: [
@@ -816,7 +836,7 @@ describe('the chart on the real node', () => {
       throw new Error(`${error.message}\n${await appLogs()}`);
     });
     console.log(`helm install --wait: ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-    for (const name of ['api', 'worker', 'redis']) {
+    for (const name of ['api', 'worker', 'redis', 'egress-proxy']) {
       const [pod, ...more] = await pods(NS, component(name));
       expect(more, `one ${name} pod`).toEqual([]);
       expect(pod!.spec.nodeName, `${name} on the real node`).toBe(nodeName);

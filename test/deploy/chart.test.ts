@@ -179,7 +179,14 @@ describe('env names: the chart sets exactly what the code reads', () => {
       ],
     });
     const data = find(manifests, 'ConfigMap', fullname).data as Record<string, string>;
-    const parsed = loadConfig({ ...data, REDIS_URL: 'redis://x:6379' });
+    // As the pods get them: the ConfigMap and the Secret (whose empty entries mean unset).
+    const secret = Object.fromEntries(
+      Object.entries(find(manifests, 'Secret', fullname).data as Record<string, string>)
+        .map(([name, value]) => [name, Buffer.from(value, 'base64').toString()])
+        .filter(([, value]) => value),
+    );
+    const parsed = loadConfig({ ...data, ...secret, REDIS_URL: 'redis://x:6379' });
+    expect(parsed.K8S_EGRESS_PROXY).toBe(`${fullname}-egress-proxy.${NAMESPACE}.svc:3128`);
     expect(parsed.API_MAX_BODY_BYTES).toBe(2_097_152);
     expect(parsed.BULL_BOARD_READ_ONLY).toBe(false);
     expect(parsed.CI_FIXER_REPO_HOSTS).toEqual(['github.com', 'git.example.org']);
@@ -554,12 +561,44 @@ describe('NetworkPolicies (on by default; enforcement needs a CNI, which the dev
         ).toBe(false);
   });
 
-  test('egress pods: DNS in kube-system and public addresses on 443/80/22/9418 only', async () => {
+  test('egress pods reach the egress proxy pods and nothing else, not even DNS', async () => {
     const manifests = await render();
     const policy = find(manifests, 'NetworkPolicy', `${fullname}-sandbox-egress`)
       .spec as V1NetworkPolicy['spec'] & {};
     expect(policy.policyTypes).toEqual(['Egress']);
-    const [dns, internet] = policy.egress!;
+    expect(policy.egress).toHaveLength(1);
+    const [rule] = policy.egress!;
+    expect(rule!.ports).toEqual([{ protocol: 'TCP', port: 3128 }]);
+    const to = rule!.to as unknown as Peer[];
+    expect(to.some((peer) => peer.ipBlock)).toBe(false);
+    const proxyPods = podLabels(manifests, 'Deployment', `${fullname}-egress-proxy`);
+    expect(peerAdmits(to, sandboxNs, NAMESPACE, proxyPods)).toBe(true);
+    for (const workload of ['api', 'worker'])
+      expect(
+        peerAdmits(to, sandboxNs, NAMESPACE, podLabels(manifests, 'Deployment', `${fullname}-${workload}`)),
+      ).toBe(false);
+    expect(peerAdmits(to, sandboxNs, 'kube-system', { 'k8s-app': 'kube-dns' })).toBe(false);
+    // A pod of another namespace wearing the proxy's labels is not the proxy.
+    expect(peerAdmits(to, sandboxNs, sandboxNs, proxyPods)).toBe(false);
+  });
+
+  test('the egress proxy admits only egress sandbox pods and reaches DNS and public addresses on 443/80/22/9418', async () => {
+    const manifests = await render();
+    const proxy = find(manifests, 'NetworkPolicy', `${fullname}-egress-proxy`) as unknown as V1NetworkPolicy;
+    expect(proxy.metadata!.namespace).toBe(NAMESPACE);
+    expect(
+      selects(proxy.spec!.podSelector, podLabels(manifests, 'Deployment', `${fullname}-egress-proxy`)),
+    ).toBe(true);
+    expect(proxy.spec!.policyTypes).toEqual(['Ingress', 'Egress']);
+    const from = ingressFrom(proxy as unknown as Manifest);
+    expect(proxy.spec!.ingress![0]!.ports).toEqual([{ protocol: 'TCP', port: 3128 }]);
+    expect(peerAdmits(from, NAMESPACE, sandboxNs, sandboxPodLabels('egress'))).toBe(true);
+    expect(peerAdmits(from, NAMESPACE, sandboxNs, sandboxPodLabels('none'))).toBe(false);
+    expect(peerAdmits(from, NAMESPACE, NAMESPACE, sandboxPodLabels('egress'))).toBe(false);
+    expect(
+      peerAdmits(from, NAMESPACE, NAMESPACE, podLabels(manifests, 'Deployment', `${fullname}-api`)),
+    ).toBe(false);
+    const [dns, internet] = proxy.spec!.egress!;
     expect(dns!.to).toEqual([
       {
         namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } },
@@ -598,11 +637,40 @@ describe('NetworkPolicies (on by default; enforcement needs a CNI, which the dev
       ],
     });
     const blocks = (
-      find(custom, 'NetworkPolicy', `${fullname}-sandbox-egress`).spec as V1NetworkPolicy['spec'] & {}
+      find(custom, 'NetworkPolicy', `${fullname}-egress-proxy`).spec as V1NetworkPolicy['spec'] & {}
     ).egress![1]!.to!.map((t) => t.ipBlock!);
     expect(blocks[0]!.except).toEqual(expect.arrayContaining(['100.96.0.0/11', '198.18.0.0/15']));
     expect(blocks[1]!.except).toContain('fd00:10::/56');
     expect(blocks[0]!.except).not.toContain('fd00:10::/56');
+  });
+
+  test('the egress proxy runs the worker image with only its key of the Secret; the worker gets its address', async () => {
+    const manifests = await render();
+    const pod = podSpec(find(manifests, 'Deployment', `${fullname}-egress-proxy`));
+    expect(pod.automountServiceAccountToken).toBe(false);
+    const [container] = pod.containers;
+    expect(container!.image).toMatch(/^ci-fixer\/worker:/);
+    expect(container!.args).toEqual(['node', 'apps/worker/src/egress-proxy.ts']);
+    expect(container!.envFrom).toBeUndefined();
+    expect(container!.env).toContainEqual({
+      name: 'SANDBOX_EGRESS_PROXY_KEY',
+      valueFrom: { secretKeyRef: { name: fullname, key: 'SANDBOX_EGRESS_PROXY_KEY' } },
+    });
+    const service = find(manifests, 'Service', `${fullname}-egress-proxy`) as Manifest & {
+      spec: { selector: Record<string, string>; ports: { port: number }[] };
+    };
+    expect(
+      selects(
+        { matchLabels: service.spec.selector },
+        podLabels(manifests, 'Deployment', `${fullname}-egress-proxy`),
+      ),
+    ).toBe(true);
+    const config = find(manifests, 'ConfigMap', fullname).data as Record<string, string>;
+    expect(config.K8S_EGRESS_PROXY).toBe(
+      `${fullname}-egress-proxy.${NAMESPACE}.svc:${service.spec.ports[0]!.port}`,
+    );
+    const secret = find(manifests, 'Secret', fullname).data as Record<string, string>;
+    expect(Buffer.from(secret.SANDBOX_EGRESS_PROXY_KEY!, 'base64').toString()).toMatch(/^[A-Za-z0-9]{48}$/);
   });
 
   test('Redis admits only the API and worker pods; API and worker metrics admit everything but sandbox pods', async () => {

@@ -119,6 +119,7 @@ export interface Container {
   readinessProbe?: { httpGet?: { path: string; port: string | number } };
   startupProbe?: { httpGet?: { path: string; port: string | number } };
   command?: string[];
+  args?: string[];
 }
 
 export interface PodSpec {

@@ -413,6 +413,26 @@ export const envSchema = z.object({
     'The kubernetes driver refuses to start unless NetworkPolicies in K8S_NAMESPACE confine sandbox pods (deny ingress; egress none or public only). false only where another control confines them.',
     true,
   ),
+  K8S_EGRESS_PROXY: z
+    .string()
+    .regex(/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+):\d{1,5}$/i, 'must be host:port')
+    .optional()
+    .describe(
+      'host:port of the egress proxy (the chart sets its Service): sandbox pods with egress reach the network only through it, which lets each reach only its allow-list. The worker resolves the name, so sandbox pods need no DNS. Unset: the kubernetes driver refuses sandboxes with egress.',
+    ),
+  SANDBOX_EGRESS_PROXY_KEY: z
+    .string()
+    .min(32, 'must be at least 32 characters; generate one with `openssl rand -hex 32`')
+    .optional()
+    .describe(
+      "Key the worker signs each kubernetes sandbox's egress credential (its allow-list and expiry) with and the egress proxy verifies it with (HMAC-SHA256). The same value on workers and the proxy; the chart generates one.",
+    ),
+  EGRESS_PROXY_PORT: int(
+    'Port the kubernetes egress proxy (apps/worker/src/egress-proxy.ts) listens on.',
+    3128,
+    1,
+    65535,
+  ),
   K8S_IMAGE_PULL_SECRETS: nameList
     .optional()
     .describe('Comma-separated Secret names (in K8S_NAMESPACE) sandbox pods pull SANDBOX_IMAGE with.'),
@@ -477,6 +497,10 @@ export const crossFieldRules: ((config: Config) => string | undefined)[] = [
     config.SANDBOX_DRIVER === 'local' &&
     config.SANDBOX_ISOLATION === 'none'
       ? 'SANDBOX_ISOLATION: `none` (no isolation) is refused when NODE_ENV=production; install bubblewrap and use `bwrap`, or a container driver'
+      : undefined,
+  (config) =>
+    config.K8S_EGRESS_PROXY && !config.SANDBOX_EGRESS_PROXY_KEY
+      ? 'K8S_EGRESS_PROXY needs SANDBOX_EGRESS_PROXY_KEY: the worker signs sandbox credentials with it for the proxy at that address'
       : undefined,
 ];
 export type EnvName = keyof typeof envSchema.shape;

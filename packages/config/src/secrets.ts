@@ -9,6 +9,7 @@ import type { Config, EnvName } from './schema.ts';
 export const SECRET_ENV_NAMES = [
   'CI_FIXER_API_TOKEN',
   'CI_FIXER_JOB_SIGNING_KEY',
+  'SANDBOX_EGRESS_PROXY_KEY',
   'REDIS_URL',
   'GITHUB_WEBHOOK_SECRET',
   'GITLAB_WEBHOOK_TOKEN',

@@ -55,6 +55,9 @@ export async function createDriver(config: Config, deployment: string): Promise<
         ttlSecondsAfterFinished: config.K8S_TTL_SECONDS_AFTER_FINISHED,
         podReadyTimeoutMs: config.K8S_POD_READY_TIMEOUT_SECONDS * 1000,
         requireNetworkPolicy: config.K8S_REQUIRE_NETWORK_POLICY,
+        ...(config.K8S_EGRESS_PROXY && config.SANDBOX_EGRESS_PROXY_KEY
+          ? { egressProxy: { address: config.K8S_EGRESS_PROXY, key: config.SANDBOX_EGRESS_PROXY_KEY } }
+          : {}),
         ...(config.K8S_RUNTIME_CLASS ? { runtimeClassName: config.K8S_RUNTIME_CLASS } : {}),
         ...(config.K8S_PRIORITY_CLASS ? { priorityClassName: config.K8S_PRIORITY_CLASS } : {}),
         ...(config.K8S_NODE_SELECTOR ? { nodeSelector: config.K8S_NODE_SELECTOR } : {}),

@@ -71,6 +71,8 @@ function driver(options: { requireNetworkPolicy?: boolean } = {}): KubernetesDri
     workspaceDir: cluster.workspaceDir,
     image: 'ci-fixer/sandbox:test',
     podReadyTimeoutMs: 30_000,
+    // Only labels are looked at here; nothing connects to it.
+    egressProxy: { address: '127.0.0.1:3128', key: 'k'.repeat(32) },
     ...options,
   });
 }
@@ -228,6 +230,15 @@ describe('the kubernetes preflight and NetworkPolicies', () => {
         await sandbox.destroy();
       }
     }
+    // Without its proxy the driver cannot keep an egress sandbox to its allow-list, and says so.
+    const unproxied = new KubernetesDriver({ kubeConfig: identity, namespace });
+    await expect(
+      unproxied.create({
+        labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.owner]: 'netpol-test' },
+        egress: ['github.com:443'],
+      }),
+    ).rejects.toThrow(/cannot honour spec\.egress without its egress proxy/);
+    expect(await kubernetes.list({ [LABELS.owner]: 'netpol-test' })).toEqual([]);
     // A caller's label cannot claim a wider network than its spec asked for.
     const sneaky = await kubernetes.create({
       labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.owner]: 'netpol-test', [NETWORK_LABEL]: 'egress' },

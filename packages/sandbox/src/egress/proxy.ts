@@ -1,4 +1,4 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import http from 'node:http';
 import net from 'node:net';
@@ -9,6 +9,7 @@ import {
   parseEgressRules,
   type EgressRule,
 } from './allow-list.ts';
+import { verifyEgressCredential } from './credential.ts';
 
 /** Where the proxy listens: a Unix socket (local and docker sandboxes reach it through a relay) or TCP. */
 export type ProxyListen = { path: string } | { host: string; port: number };
@@ -26,6 +27,11 @@ export interface EgressProxyOptions {
   onDecision?: (decision: EgressDecision) => void;
   /** Resolves a host name; the proxy connects to the address it returns, never to the name again. */
   resolve?: (host: string) => Promise<string[]>;
+  /**
+   * Also accept credentials signed with this key (credential.ts), which carry their own allow-list: the
+   * kubernetes egress proxy, which runs apart from the worker and so holds no grants of its own.
+   */
+  credentialKey?: string;
 }
 
 /** A sandbox's right to the network: the credentials its proxy URL carries, until revoked. */
@@ -37,7 +43,6 @@ export interface EgressGrant {
 
 interface Grantee {
   sandbox: string;
-  token: Buffer;
   rules: EgressRule[];
 }
 
@@ -88,7 +93,7 @@ export class EgressProxy {
   /** Allows `sandbox` what `allow` lists (egress allow-list entries) until the grant is revoked. */
   grant(sandbox: string, allow: readonly string[]): EgressGrant {
     const token = randomBytes(24).toString('hex');
-    this.grantees.set(token, { sandbox, token: Buffer.from(token), rules: parseEgressRules(allow) });
+    this.grantees.set(token, { sandbox, rules: parseEgressRules(allow) });
     return {
       credentials: `sandbox:${token}`,
       revoke: () => {
@@ -106,10 +111,21 @@ export class EgressProxy {
     const header = req.headers['proxy-authorization'];
     const match = typeof header === 'string' ? /^basic\s+(\S+)$/i.exec(header) : null;
     if (!match) return undefined;
-    const [, token = ''] = Buffer.from(match[1]!, 'base64').toString().split(':');
+    const decoded = Buffer.from(match[1]!, 'base64').toString();
+    const colon = decoded.indexOf(':');
+    const [user, token] = colon < 0 ? ['', decoded] : [decoded.slice(0, colon), decoded.slice(colon + 1)];
     const found = this.grantees.get(token);
-    // The map lookup already matched; the constant-time compare keeps timing out of the picture anyway.
-    return found && timingSafeEqual(found.token, Buffer.from(token)) ? found : undefined;
+    if (found) return found;
+    const claims = this.options.credentialKey
+      ? verifyEgressCredential(this.options.credentialKey, user, token)
+      : undefined;
+    if (!claims) return undefined;
+    try {
+      return { sandbox: claims.sandbox, rules: parseEgressRules(claims.allow) };
+    } catch {
+      // Signed but unparsable: the signer's bug, and still no reason to let anything through.
+      return undefined;
+    }
   }
 
   /**

@@ -18,6 +18,7 @@ import {
   type SandboxInfo,
   type SandboxSpec,
 } from '../types.ts';
+import { parseProxyAddress, sandboxProxyEnvironment, type EgressProxySettings } from './egress.ts';
 import { runCommand, type ExecTarget, type RunDefaults } from './exec.ts';
 import { readFileInPod, relativeInside, writeFileInPod } from './files.ts';
 import { APP_LABELS, buildJob, jobName, labelSelector, networkMode, type PodSettings } from './job-spec.ts';
@@ -46,6 +47,11 @@ export interface KubernetesDriverOptions {
   podReadyTimeoutMs?: number;
   /** Preflight fails unless NetworkPolicies confine sandbox pods (K8S_REQUIRE_NETWORK_POLICY); default true. */
   requireNetworkPolicy?: boolean;
+  /**
+   * The egress proxy that enforces each sandbox's allow-list (K8S_EGRESS_PROXY, SANDBOX_EGRESS_PROXY_KEY).
+   * Without it a spec with egress is refused: a NetworkPolicy alone cannot allow hosts by name.
+   */
+  egressProxy?: EgressProxySettings;
   /** Lifetime of sandboxes whose spec sets none. */
   defaultMaxLifetimeSeconds?: number;
   defaultTimeoutMs?: number;
@@ -88,6 +94,7 @@ export class KubernetesDriver implements SandboxDriver {
   private readonly requireNetworkPolicy: boolean;
   private readonly defaultMaxLifetimeSeconds: number;
   private readonly runDefaults: RunDefaults;
+  private readonly egressProxy: EgressProxySettings | undefined;
 
   constructor(options: KubernetesDriverOptions = {}) {
     this.kubeConfig = options.kubeConfig ?? loadDefaultKubeConfig();
@@ -121,6 +128,8 @@ export class KubernetesDriver implements SandboxDriver {
     this.exec = new Exec(this.kubeConfig);
     this.podReadyTimeoutMs = options.podReadyTimeoutMs ?? K8S_DEFAULTS.podReadyTimeoutMs;
     this.requireNetworkPolicy = options.requireNetworkPolicy ?? true;
+    if (options.egressProxy) parseProxyAddress(options.egressProxy.address);
+    this.egressProxy = options.egressProxy;
     this.defaultMaxLifetimeSeconds =
       options.defaultMaxLifetimeSeconds ?? K8S_DEFAULTS.defaultMaxLifetimeSeconds;
     this.runDefaults = {
@@ -150,7 +159,8 @@ export class KubernetesDriver implements SandboxDriver {
       isolation:
         `one pod per sandbox in namespace ${this.namespace}` +
         `${this.settings.runtimeClassName ? ` (runtime class ${this.settings.runtimeClassName})` : ''}` +
-        `${this.requireNetworkPolicy ? ', confined by NetworkPolicies (DNS and public addresses only; hosts not allow-listed)' : ''}`,
+        `${this.requireNetworkPolicy ? ', confined by NetworkPolicies' : ''}` +
+        `${this.egressProxy ? `, egress only through the proxy at ${this.egressProxy.address} (per-sandbox allow-list)` : ', no egress (K8S_EGRESS_PROXY unset)'}`,
       warnings,
     };
   }
@@ -169,14 +179,24 @@ export class KubernetesDriver implements SandboxDriver {
       if (spec[field]?.length)
         throw new SandboxError(`the kubernetes driver cannot honour spec.${field}: a pod has no worker host`);
     }
+    const network = networkMode(spec.egress);
+    if (network === 'egress' && !this.egressProxy)
+      throw new SandboxError(
+        'the kubernetes driver cannot honour spec.egress without its egress proxy: set K8S_EGRESS_PROXY and SANDBOX_EGRESS_PROXY_KEY (the chart does)',
+      );
     const name = jobName(spec.labels[LABELS.fixJob]);
+    const maxLifetimeSeconds = spec.maxLifetimeSeconds ?? this.defaultMaxLifetimeSeconds;
+    const proxyEnv =
+      network === 'egress'
+        ? await sandboxProxyEnvironment(this.egressProxy!, name, spec.egress!, maxLifetimeSeconds)
+        : {};
     const body = buildJob(this.settings, {
       name,
       labels: spec.labels,
-      network: networkMode(spec.egress),
+      network,
       ...(spec.image ? { image: spec.image } : {}),
       ...(spec.limits ? { limits: spec.limits } : {}),
-      maxLifetimeSeconds: spec.maxLifetimeSeconds ?? this.defaultMaxLifetimeSeconds,
+      maxLifetimeSeconds,
     });
     await this.batch.createNamespacedJob({ namespace: this.namespace, body }).catch((error: unknown) => {
       throw apiFailure(error, name, `create the sandbox Job in namespace ${this.namespace}`);
@@ -198,6 +218,7 @@ export class KubernetesDriver implements SandboxDriver {
       { exec: this.exec, namespace: this.namespace, pod, sandboxId: name, baseDir },
       { ...spec.labels },
       spec.env ?? {},
+      proxyEnv,
       this.runDefaults,
     );
   }
@@ -239,6 +260,7 @@ class KubernetesSandbox implements Sandbox {
   private readonly driver: KubernetesDriver;
   private readonly target: ExecTarget;
   private readonly env: Record<string, string>;
+  private readonly proxyEnv: Record<string, string>;
   private readonly defaults: RunDefaults;
   private readonly running = new Map<AbortController, Promise<unknown>>();
   private destroyed = false;
@@ -248,6 +270,7 @@ class KubernetesSandbox implements Sandbox {
     target: ExecTarget,
     labels: Record<string, string>,
     env: Record<string, string>,
+    proxyEnv: Record<string, string>,
     defaults: RunDefaults,
   ) {
     this.driver = driver;
@@ -255,6 +278,7 @@ class KubernetesSandbox implements Sandbox {
     this.id = target.sandboxId;
     this.labels = labels;
     this.env = env;
+    this.proxyEnv = proxyEnv;
     this.defaults = defaults;
     this.workdir = `${target.baseDir}/workspace`;
   }
@@ -268,6 +292,8 @@ class KubernetesSandbox implements Sandbox {
       TMPDIR: `${this.target.baseDir}/tmp`,
       ...this.env,
       ...options.env,
+      // Last, so that nothing passed can point a command past its proxy.
+      ...this.proxyEnv,
     };
     const stop = new AbortController();
     const result = runCommand(

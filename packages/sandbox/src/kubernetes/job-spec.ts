@@ -9,8 +9,8 @@ export const SANDBOX_LABEL = 'ci-fixer.dev/sandbox';
 export const APP_LABELS = { 'app.kubernetes.io/name': 'ci-fixer-sandbox' } as const;
 /**
  * Label on every sandbox pod that says which network it may use: `none` (spec.egress empty or absent) or
- * `egress`. The chart's NetworkPolicies select on it: `none` pods get no egress at all, `egress` pods DNS and
- * the public internet on a few ports. Per-host allow-lists are not enforced on kubernetes yet (docs/sandbox.md).
+ * `egress`. The chart's NetworkPolicies select on it: `none` pods get no egress at all, `egress` pods only
+ * the egress proxy's pods, which enforce each sandbox's allow-list (egress.ts, docs/sandbox.md).
  */
 export const NETWORK_LABEL = 'ci-fixer.dev/network';
 export const NETWORK_MODES = ['none', 'egress'] as const;
