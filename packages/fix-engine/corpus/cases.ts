@@ -670,7 +670,7 @@ export const CASES: CorpusCase[] = [
     expected: 'unfixable',
     command: 'make test',
     reason:
-      /^a process the command started was killed \(SIGKILL: out of memory, a sandbox limit or a reaper\)/,
+      /^a process the command started was killed \(SIGKILL: from inside the sandbox, at no limit the sandbox reported\)/,
     files: { 'go.mod': goMod, Makefile: "test:\n\t@echo running\n\tsh -c 'kill -KILL $$$$'\n" },
   },
   {

@@ -9,7 +9,7 @@ import type {
   Stage,
   Step,
 } from '@ci-fixer/jobs';
-import type { ExecResult, Sandbox } from '@ci-fixer/sandbox';
+import type { ExecResult, Sandbox, SandboxLimits } from '@ci-fixer/sandbox';
 import { runAgent, type AgentOptions } from './agent/loop.ts';
 import { cacheEnvironment } from './cache-env.ts';
 import { planCommand, type CommandPlan } from './command/invocations.ts';
@@ -17,7 +17,7 @@ import { askTools } from './command/probes.ts';
 import { ecosystemsOf, flagsFor, toolChecks, type ToolCheck } from './command/tools.ts';
 import { diagnose } from './diagnose/index.ts';
 import { gitProtocolEnv } from './git-env.ts';
-import { killReason } from './kill-reason.ts';
+import { killReason, sandboxEndedFromOutside } from './kill-reason.ts';
 import * as patchGuard from './patch-guard.ts';
 import { PlatformError } from './platform-error.ts';
 import { RECIPES, type Recipe } from './recipes/index.ts';
@@ -32,6 +32,8 @@ export interface FixOptions {
   request: FixRequest;
   /** Limit for each command the engine runs. */
   commandTimeoutMs: number;
+  /** The sandbox's limits, named with their sizes in the reason of a command that hit one. */
+  limits?: SandboxLimits;
   /** Aborting stops the running command and ends the fix with the signal's reason. */
   signal?: AbortSignal;
   onProgress?: (progress: JobProgress) => void | Promise<void>;
@@ -450,7 +452,7 @@ class FixRun {
   }
 
   private killed(result: ExecResult): string | undefined {
-    return killReason(result, this.options.commandTimeoutMs);
+    return killReason(result, { ...this.options.limits, timeoutMs: this.options.commandTimeoutMs });
   }
 
   private runCommand(): Promise<ExecResult> {
@@ -511,6 +513,8 @@ class FixRun {
       onStderr: collect('stderr'),
     });
     this.options.signal?.throwIfAborted();
+    const ended = await sandboxEndedFromOutside(this.options.sandbox, result, shown);
+    if (ended) throw ended;
     if (!record) return result;
     this.steps.push({
       stage: this.stage,
