@@ -187,7 +187,7 @@ function renderReport(results: CaseResult[]): string {
     `- Fix rate over the ${fixable.length} a recipe can fix: ${fixableFixed}/${fixable.length} (${pct(fixableFixed, fixable.length)}); the rest need code changes (the LLM agent's job).`,
     `- Outcome as expected: ${matches}/${results.length} (${byLanguage}); rejected fixes: ${rejected}.`,
     `- Median time per repository (sandbox, clone, install, reproduce, fix, verify): ${(medianMs / 1000).toFixed(1)} s.`,
-    `- Time against the bare tools (the install, the check, its fixer and the check again, as recorded in the sandbox) over the ${ratios.length} fixed repositories: median ${(median(ratios) ?? 0).toFixed(1)}× (median bare ${((median(fixedRuns.map(bareMs)) ?? 0) / 1000).toFixed(1)} s, median engine ${((median(fixedRuns.map((r) => r.durationMs)) ?? 0) / 1000).toFixed(1)} s); ${withinTarget} of ${ratios.length} within the 1.5× target.`,
+    `- Time against the bare tools (the install, the check, its fixer and the check again, as recorded in the sandbox) over the ${ratios.length} fixed repositories: median ${(median(ratios) ?? 0).toFixed(1)}× (median bare ${((median(fixedRuns.map(bareMs)) ?? 0) / 1000).toFixed(1)} s, median engine ${((median(fixedRuns.map((r) => r.durationMs)) ?? 0) / 1000).toFixed(1)} s, median time the platform adds ${((median(fixedRuns.map((r) => r.durationMs - bareMs(r))) ?? 0) / 1000).toFixed(1)} s); ${withinTarget} of ${ratios.length} within the 1.5× target.`,
     '',
     '| case | class | category | expected | outcome | strategy | seconds | bare tools (s) | ratio |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',

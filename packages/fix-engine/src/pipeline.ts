@@ -65,7 +65,7 @@ export async function runFix(options: FixOptions): Promise<FixResult> {
     if (applied.length === 0) break;
     await ctx.steps.enter('verifying');
     failure = await ctx.runCommitted();
-    if (failure.exitCode === 0) return verifyAndFinish(ctx, original);
+    if (failure.exitCode === 0) return verifyAndFinish(ctx, original, failure);
     diagnosis = await withProbes(ctx, diagnoseFailure(ctx, failure, request.command), failure);
   }
 

@@ -1,10 +1,18 @@
 import type { Diagnosis, FixResult } from '@ci-fixer/jobs';
+import type { ExecResult } from '@ci-fixer/sandbox';
 import * as patchGuard from '../patch-guard.ts';
 import type { FixContext } from './context.ts';
 
-/** The command must pass, then the broader verify command; and the patch must keep to the guardrails. */
-export async function verifyAndFinish(ctx: FixContext, original: Diagnosis | null): Promise<FixResult> {
-  return (await verifyFix(ctx, original))!;
+/**
+ * The command must pass, then the broader verify command; and the patch must keep to the guardrails.
+ * `passed` is a run of the command with exactly these files committed that passed already: not run again.
+ */
+export async function verifyAndFinish(
+  ctx: FixContext,
+  original: Diagnosis | null,
+  passed?: ExecResult,
+): Promise<FixResult> {
+  return (await verifyFix(ctx, original, undefined, passed))!;
 }
 
 /**
@@ -32,6 +40,7 @@ async function verifyFix(
   ctx: FixContext,
   original: Diagnosis | null,
   tentative?: string[],
+  passed?: ExecResult,
 ): Promise<FixResult | undefined> {
   await ctx.steps.enter('verifying');
   const fail = async (reason: string) => {
@@ -47,7 +56,7 @@ async function verifyFix(
     return fail(violations.join('; '));
   }
   const strategy = [...new Set(ctx.strategies)].join('+');
-  const command = await ctx.runCommitted();
+  const command = passed ?? (await ctx.runCommitted());
   if (command.exitCode !== 0) {
     const killed = ctx.killed(command);
     return fail(`${killed ?? 'the command still fails'} after ${strategy}`);
