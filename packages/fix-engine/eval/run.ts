@@ -157,6 +157,8 @@ function renderReport(results: CaseResult[]): string {
   const fixable = failing.filter((r) => r.case.expected === 'fixed');
   const fixableFixed = fixable.filter((r) => r.result.outcome === 'fixed' && r.verified).length;
   const matches = results.filter((r) => verdict(r) === 'PASS').length;
+  const controls = results.filter((r) => r.case.expected !== 'fixed');
+  const controlsRight = controls.filter((r) => verdict(r) === 'PASS').length;
   const medianMs = median(results.map((r) => r.durationMs)) ?? 0;
   const fixedRuns = results.filter((r) => r.result.outcome === 'fixed' && r.verified);
   const ratios = fixedRuns.map(timeRatio).filter((ratio) => Number.isFinite(ratio));
@@ -186,6 +188,7 @@ function renderReport(results: CaseResult[]): string {
     `- Fix rate over the ${failing.length} failing repositories: **${fixed}/${failing.length} (${pct(fixed, failing.length)})**.`,
     `- Fix rate over the ${fixable.length} a recipe can fix: ${fixableFixed}/${fixable.length} (${pct(fixableFixed, fixable.length)}); the rest need code changes (the LLM agent's job).`,
     `- Outcome as expected: ${matches}/${results.length} (${byLanguage}); rejected fixes: ${rejected}.`,
+    `- Negative controls (a logic bug, a flaky test, a clean tree, a kill, a check that cannot run: expected \`not_reproducible\` or \`unfixable\`): ${controlsRight}/${controls.length} answered as expected (${pct(controlsRight, controls.length)}).`,
     `- Median time per repository (sandbox, clone, install, reproduce, fix, verify): ${(medianMs / 1000).toFixed(1)} s.`,
     `- Time against the bare tools (the install, the check, its fixer and the check again, as recorded in the sandbox) over the ${ratios.length} fixed repositories: median ${(median(ratios) ?? 0).toFixed(1)}× (median bare ${((median(fixedRuns.map(bareMs)) ?? 0) / 1000).toFixed(1)} s, median engine ${((median(fixedRuns.map((r) => r.durationMs)) ?? 0) / 1000).toFixed(1)} s, median time the platform adds ${((median(fixedRuns.map((r) => r.durationMs - bareMs(r))) ?? 0) / 1000).toFixed(1)} s); ${withinTarget} of ${ratios.length} within the 1.5× target.`,
     '',
