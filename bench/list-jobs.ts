@@ -190,7 +190,7 @@ console.log(
 );
 
 const load = (await import('node:os')).loadavg()[0]!.toFixed(1);
-writeSection(
+await writeSection(
   'list-jobs',
   `## Job list at scale
 

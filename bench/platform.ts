@@ -74,7 +74,7 @@ await Promise.all([api.stop(), worker.stop()]);
 await redis.stop();
 
 const row = (values: number[]) => `${percentile(values, 50)} ms | ${percentile(values, 99)} ms`;
-writeSection(
+await writeSection(
   'platform',
   `## Platform overhead (local driver)
 

@@ -1,11 +1,15 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { format, resolveConfig } from 'prettier';
 
 const FILE = path.resolve(import.meta.dirname, '..', 'docs', 'benchmarks.md');
 
-/** Replaces (or appends) one named section of docs/benchmarks.md, leaving the others as they are. */
-export function writeSection(name: string, markdown: string): void {
+/**
+ * Replaces (or appends) one named section of docs/benchmarks.md, leaving the others as they are, formatted
+ * as `pnpm lint` checks it.
+ */
+export async function writeSection(name: string, markdown: string): Promise<void> {
   const start = `<!-- bench:${name}:start -->`;
   const end = `<!-- bench:${name}:end -->`;
   const block = `${start}\n${markdown.trim()}\n${end}`;
@@ -18,7 +22,7 @@ export function writeSection(name: string, markdown: string): void {
     from >= 0 && to > from
       ? text.slice(0, from) + block + text.slice(to + end.length)
       : `${text.trimEnd()}\n\n${block}\n`;
-  writeFileSync(FILE, next);
+  writeFileSync(FILE, await format(next, { ...((await resolveConfig(FILE)) ?? {}), filepath: FILE }));
 }
 
 export function machine(): string {

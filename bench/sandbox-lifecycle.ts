@@ -18,15 +18,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { format, resolveConfig } from 'prettier';
-import {
-  DockerDriver,
-  KubernetesDriver,
-  LABELS,
-  LocalDriver,
-  MANAGED_BY,
-  type SandboxDriver,
-  type SandboxSpec,
-} from '@ci-fixer/sandbox';
+import { LABELS, MANAGED_BY, type SandboxDriver, type SandboxSpec } from '@ci-fixer/sandbox';
+import { DockerDriver } from '@ci-fixer/sandbox/docker';
+import { KubernetesDriver } from '@ci-fixer/sandbox/kubernetes';
+import { LocalDriver } from '@ci-fixer/sandbox/local';
 
 interface Target {
   driver: SandboxDriver;

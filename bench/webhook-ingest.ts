@@ -43,11 +43,13 @@ async function serve(REDIS_URL: string): Promise<void> {
     FORGE_MAX_ATTEMPTS_PER_CHANGE: '100',
     // Every delivery is for the same repository; the benchmark measures ingest, not the quota.
     API_MAX_QUEUED_PER_REPO: '100000',
+    API_MAX_QUEUED_PER_INSTALLATION: '1000000',
   });
   const redis = new Redis(REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   await new Promise((resolve) => redis.once('ready', resolve));
   const queue = new FixQueue(QUEUE_NAME, { connection: redis, prefix: QUEUE_PREFIX }, undefined, {
     maxQueuedPerRepo: config.API_MAX_QUEUED_PER_REPO,
+    maxQueuedPerInstallation: config.API_MAX_QUEUED_PER_INSTALLATION,
   });
   const logger = createLogger({ service: 'bench', level: 'error' });
   const api = createApp({ config, token: config.CI_FIXER_API_TOKEN!, queue, redis, logger });

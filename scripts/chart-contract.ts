@@ -166,7 +166,7 @@ export function valuesSchema(): JsonSchema {
       },
       commonLabels: openObj,
       config: obj(config, {
-        description: `Settings from the config schema (README: Configuration), one key per env name. ${CHART_OWNED_ENV_NAMES.join(', ')} are set by the chart; credentials go in \`secrets\`.`,
+        description: `Settings from the config schema (docs/configuration.md), one key per env name. ${CHART_OWNED_ENV_NAMES.join(', ')} are set by the chart; credentials go in \`secrets\`.`,
       }),
       secrets: obj(secrets, {
         description: 'Credentials for the Secret the chart creates (ignored with existingSecret).',

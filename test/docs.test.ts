@@ -1,24 +1,48 @@
-/** The README and CI script say what the code does: names, commands and the configuration table. */
+/** The README, the configuration reference and the CI script say what the code does. */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_TABLE_END, CONFIG_TABLE_START, configTable } from '@ci-fixer/config';
+import {
+  CONFIG_TABLE_END,
+  CONFIG_TABLE_FILE,
+  CONFIG_TABLE_START,
+  configTable,
+  shownDefault,
+} from '@ci-fixer/config';
 
 const root = path.resolve(import.meta.dirname, '..');
 const read = (file: string) => readFileSync(path.join(root, file), 'utf8');
 
-describe('README', () => {
-  const readme = read('README.md');
-
-  it('carries the configuration table generated from the schema (pnpm docs:config)', () => {
-    const start = readme.indexOf(CONFIG_TABLE_START) + CONFIG_TABLE_START.length;
+describe('configuration reference', () => {
+  it('carries the table generated from the schema (pnpm docs:config)', () => {
+    const doc = read(CONFIG_TABLE_FILE);
+    const start = doc.indexOf(CONFIG_TABLE_START) + CONFIG_TABLE_START.length;
     // Prettier pads the table's columns; compare cell by cell.
     const cells = (table: string) =>
       table
         .trim()
         .split('\n')
         .map((row) => row.split(/(?<!\\)\|/).map((cell) => cell.trim().replace(/^-{3,}$/, '---')));
-    expect(cells(readme.slice(start, readme.indexOf(CONFIG_TABLE_END)))).toEqual(cells(configTable()));
+    expect(cells(doc.slice(start, doc.indexOf(CONFIG_TABLE_END)))).toEqual(cells(configTable()));
+  });
+
+  it('shows defaults as they would be written', () => {
+    expect(shownDefault(['github.com', 'gitlab.com'])).toBe('`github.com,gitlab.com`');
+    expect(shownDefault([])).toBe('none');
+    expect(shownDefault({})).toBe('none');
+    expect(shownDefault({ 'org/*': 'pr' })).toBe('`{"org/*":"pr"}`');
+    expect(shownDefault('')).toBe('none');
+    expect(shownDefault(undefined)).toBe('—');
+    expect(shownDefault(3000)).toBe('`3000`');
+    expect(configTable()).not.toMatch(/\[object Object\]|``/);
+  });
+});
+
+describe('README', () => {
+  const readme = read('README.md');
+
+  it('stays short: the reference lives in docs/', () => {
+    expect(Buffer.byteLength(readme)).toBeLessThan(10_240);
   });
 
   it('gives the two quick-start commands, and both exist', () => {

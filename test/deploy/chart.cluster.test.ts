@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
-import { KubernetesDriver } from '@ci-fixer/sandbox';
+import { KubernetesDriver } from '@ci-fixer/sandbox/kubernetes';
 import {
   CHART_DIR,
   REPO_ROOT,

@@ -51,4 +51,32 @@ describe('ci-fixer fix', () => {
     expect(refused.status).toBe(2);
     expect(refused.stderr).toMatch(/host evil\.example is not allowed/);
   });
+
+  it('runs in the sandbox driver --driver names', () => {
+    const repo = createFixtureRepo('passing');
+    // A docker engine that cannot answer: the run must fail at the docker driver's own check, proving the
+    // flag chose it, and say where it looked.
+    const cli = spawnSync(
+      process.execPath,
+      [CLI, 'fix', repo.path, '--command', 'npm run format:check', '--driver', 'docker'],
+      {
+        encoding: 'utf8',
+        timeout: 120_000,
+        env: { ...process.env, DOCKER_HOST: 'unix:///nonexistent/docker.sock' },
+      },
+    );
+    expect(cli.status).toBe(3);
+    expect(cli.stderr).toContain(
+      'the container engine at DOCKER_HOST=unix:///nonexistent/docker.sock does not answer',
+    );
+    const bogus = run('fix', repo.path, '--command', 'true', '--driver', 'bogus');
+    expect(bogus.status).toBe(2);
+    expect(bogus.stderr).toMatch(/SANDBOX_DRIVER: must be one of local, docker, kubernetes; got "bogus"/);
+  });
+
+  it('answers --help with the usage and exit 0', () => {
+    const help = run('--help');
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('--driver');
+  });
 });

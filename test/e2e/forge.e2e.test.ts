@@ -22,7 +22,8 @@ import {
   type JobProgress,
 } from '@ci-fixer/jobs';
 import { createLogger } from '@ci-fixer/logger';
-import { expandEgress, LocalDriver } from '@ci-fixer/sandbox';
+import { expandEgress } from '@ci-fixer/sandbox';
+import { LocalDriver } from '@ci-fixer/sandbox/local';
 import { createWorkerMetrics } from '../../apps/worker/src/metrics.ts';
 import { FinishedRuns } from '../../apps/worker/src/finished-runs.ts';
 import { createProcessor, type FixProcessor } from '../../apps/worker/src/processor.ts';

@@ -12,7 +12,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LABELS, MANAGED_BY, type DockerDriver, type Sandbox, type SandboxSpec } from '@ci-fixer/sandbox';
+import { LABELS, MANAGED_BY, type Sandbox, type SandboxSpec } from '@ci-fixer/sandbox';
+import { type DockerDriver } from '@ci-fixer/sandbox/docker';
 import { dockerTarget, EGRESS_IMAGE } from '../../packages/sandbox/test/docker-target.ts';
 import { AttackTable } from './attack-table.ts';
 

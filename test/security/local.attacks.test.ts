@@ -13,7 +13,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '@ci-fixer/config';
-import { LABELS, LocalDriver, MANAGED_BY, type Sandbox, type SandboxSpec } from '@ci-fixer/sandbox';
+import { LABELS, MANAGED_BY, type Sandbox, type SandboxSpec } from '@ci-fixer/sandbox';
+import { LocalDriver } from '@ci-fixer/sandbox/local';
 import { AttackTable } from './attack-table.ts';
 
 const table = new AttackTable('local');
@@ -214,7 +215,7 @@ describe('hostile repository code on the local driver (bubblewrap)', () => {
 describe('failing closed', () => {
   it('refuses to start when bubblewrap cannot run, and names the way out', async () => {
     const script = `
-      import { LocalDriver } from ${JSON.stringify(path.resolve(import.meta.dirname, '../../packages/sandbox/src/index.ts'))};
+      import { LocalDriver } from ${JSON.stringify(path.resolve(import.meta.dirname, '../../packages/sandbox/src/local/index.ts'))};
       await new LocalDriver({ root: ${JSON.stringify(mkdtempSync(path.join(os.tmpdir(), 'cif-closed-')))} }).preflight();
     `;
     const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {

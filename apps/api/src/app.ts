@@ -7,6 +7,7 @@ import { dashboardRoutes } from './dashboard.ts';
 import type { FixQueue } from './fix-queue.ts';
 import { addressKey, requestLimit, tokenKey } from './limits.ts';
 import { healthRoutes } from './health.ts';
+import { RedisReachability } from './redis-reachability.ts';
 import { createApiMetrics, type ApiMetrics } from './metrics.ts';
 import { errorHandler, notFound } from './problem.ts';
 import { fixJobRoutes } from './routes/fix-jobs.ts';
@@ -57,7 +58,8 @@ export function createApp({
   });
   const authenticated = [perAddress, requireToken(token), perToken];
 
-  app.use(healthRoutes(redis));
+  const reachability = new RedisReachability(redis);
+  app.use(healthRoutes(redis, reachability));
   // Webhooks verify signatures over the raw body, so they must see it before any JSON parser does.
   app.use('/webhooks', webhookRoutes({ config, queue, redis, logger, metrics }));
   // Behind the API token like the REST API: Prometheus sends it as `authorization: credentials`.
@@ -86,6 +88,7 @@ export function createApp({
     fixJobRoutes({
       queue,
       redis,
+      reachability,
       repoPolicy: {
         allowFileRepos: config.CI_FIXER_ALLOW_FILE_REPOS,
         allowedHosts: config.CI_FIXER_REPO_HOSTS,

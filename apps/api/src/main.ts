@@ -42,8 +42,12 @@ if (config.NODE_ENV === 'production' && !config.CI_FIXER_JOB_SIGNING_KEY) {
 const logger = createLogger({ service: 'api', level: config.LOG_LEVEL });
 const token = resolveToken(config);
 addSecretValues([token]);
-const api = await startApi(config, token, logger).catch((error: Error) =>
-  fail(`cannot listen on ${config.HOST}:${config.PORT}: ${error.message}`),
+const api = await startApi(config, token, logger).catch((error: NodeJS.ErrnoException) =>
+  fail(
+    error.code === 'EADDRINUSE'
+      ? `port ${config.PORT} on ${config.HOST} is taken by another process; stop it or set PORT (0 picks a free port)`
+      : `cannot listen on ${config.HOST}:${config.PORT}: ${error.message}`,
+  ),
 );
 
 const shutdown = (signal: string) => {

@@ -1,3 +1,4 @@
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import type { Config } from '@ci-fixer/config';
@@ -31,14 +32,22 @@ export async function startApi(config: Config, token: string, logger: Logger): P
       }),
     },
     config.CI_FIXER_JOB_SIGNING_KEY,
-    { maxQueuedPerRepo: config.API_MAX_QUEUED_PER_REPO },
+    {
+      maxQueuedPerRepo: config.API_MAX_QUEUED_PER_REPO,
+      maxQueuedPerInstallation: config.API_MAX_QUEUED_PER_INSTALLATION,
+    },
   );
   queue.on('error', (error) => logger.warn('queue error', { error: error.message }));
 
   const app = createApp({ config, token, queue, redis, logger });
-  const server = await new Promise<ReturnType<typeof app.listen>>((resolve, reject) => {
-    const listening = app.listen(config.PORT, config.HOST, () => resolve(listening));
-    listening.once('error', reject);
+  // Not app.listen: Express 5 calls its callback on a failed listen too, with the error as argument.
+  const server = createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.PORT, config.HOST, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   const { address, port } = server.address() as AddressInfo;
   const url = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;

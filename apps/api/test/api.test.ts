@@ -48,6 +48,10 @@ describe('health', () => {
       const res = await fetch(`${offline.url}/readyz`);
       expect(res.status).toBe(503);
       expect(res.headers.get('content-type')).toContain('application/problem+json');
+      // Where it looked and what the connection said, not the client library's internals.
+      expect(((await res.json()) as { detail: string }).detail).toMatch(
+        /^cannot reach Redis at 127\.0\.0\.1:1 \(.*ECONNREFUSED.*\)$/,
+      );
       expect((await fetch(`${offline.url}/healthz`)).status).toBe(200);
       const submit = await fetch(`${offline.url}/v1/fix-jobs`, {
         method: 'POST',
@@ -56,6 +60,9 @@ describe('health', () => {
       });
       expect(submit.status).toBe(503);
       expect(submit.headers.get('retry-after')).toBe('5');
+      expect(((await submit.json()) as { detail: string }).detail).toMatch(
+        /^cannot reach Redis at 127\.0\.0\.1:1 .*; nothing was done, try again shortly$/,
+      );
     } finally {
       await offline.close();
     }

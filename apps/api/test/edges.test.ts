@@ -162,6 +162,33 @@ describe('job bounds', () => {
     }
     expect((await submit(quota, rest('npm test'))).status).toBe(202);
   });
+  it('keeps at most API_MAX_QUEUED_PER_INSTALLATION unfinished jobs per GitHub App installation, across its repositories', async () => {
+    const quota = await api({ API_MAX_QUEUED_PER_INSTALLATION: '2', GITHUB_WEBHOOK_SECRET: GITHUB_SECRET });
+    let runId = 9_000;
+    const runOf = (name: string, installation: number) => {
+      const run = failedWorkflowRun();
+      const fullName = `acme/${name}`;
+      run.repository.full_name = fullName;
+      run.repository.clone_url = `https://github.com/${fullName}.git`;
+      run.workflow_run.head_repository = { ...run.workflow_run.head_repository, full_name: fullName };
+      run.workflow_run.id = ++runId;
+      run.installation = { id: installation };
+      return run;
+    };
+    expect((await postGitHub(quota.url, 'workflow_run', runOf('one', 42))).status).toBe(202);
+    expect((await postGitHub(quota.url, 'workflow_run', runOf('two', 42))).status).toBe(202);
+    // A third repository of the same installation is over the installation's share, though its own is free.
+    const body = await expectLimited(
+      await postGitHub(quota.url, 'workflow_run', runOf('three', 42)),
+      'queued-per-installation',
+    );
+    expect(body.detail).toContain('GitHub App installation 42 already has 2 fix jobs queued or running');
+    expect(body.detail).toContain('API_MAX_QUEUED_PER_INSTALLATION');
+    // Another installation, and REST jobs (which belong to none), have their own shares.
+    expect((await postGitHub(quota.url, 'workflow_run', runOf('three', 43))).status).toBe(202);
+    expect((await submit(quota, request('three'))).status).toBe(202);
+    expect(await jobCount(quota)).toBe(4);
+  });
 });
 
 describe('dashboard sessions and headers', () => {

@@ -29,6 +29,7 @@ export async function startApi(env: Record<string, string>, redisUrl: string) {
   // The API's own queue class, so quotas and job summaries apply here as in production; unsigned jobs.
   const queue = new FixQueue(QUEUE_NAME, { connection: redis, prefix: QUEUE_PREFIX }, undefined, {
     maxQueuedPerRepo: config.API_MAX_QUEUED_PER_REPO,
+    maxQueuedPerInstallation: config.API_MAX_QUEUED_PER_INSTALLATION,
   });
   const logger = createLogger({ service: 'api-test', level: 'error' });
   const app = createApp({ config, token: config.CI_FIXER_API_TOKEN!, queue, redis, logger });

@@ -1,12 +1,10 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { fixInSandbox } from '@ci-fixer/fix-engine';
 import { checkRepoUrl, fixRequestSchema, type FixRequest, type FixResult, type Stage } from '@ci-fixer/jobs';
-import { createDriver, expandEgress, passthrough } from '@ci-fixer/sandbox';
 import { loadConfig, ConfigError } from '@ci-fixer/config';
 
-const USAGE = `Usage: ci-fixer fix <path-or-url> --command "<cmd>" [--ref <branch>] [--sha <commit>] [--json] [--verbose]
+const USAGE = `Usage: ci-fixer fix <path-or-url> --command "<cmd>" [--ref <branch>] [--sha <commit>] [--driver <name>] [--json] [--verbose]
 
 Clones the repository into a local sandbox, runs the command, and when it fails, diagnoses and fixes it
 and proves the fix by running the command again. Exits 0 only when the result is "fixed".
@@ -14,6 +12,7 @@ and proves the fix by running the command again. Exits 0 only when the result is
   --command, -c   the failing CI command, run with bash in the repository root
   --ref           branch or tag to check out (default: the repository's HEAD)
   --sha           commit to check out
+  --driver        sandbox driver: local (default), docker or kubernetes; the same as SANDBOX_DRIVER
   --json          print the result as JSON on stdout, and nothing else there
   --verbose, -v   stream every command's output to stderr
 `;
@@ -31,6 +30,7 @@ const OPTIONS = {
   command: { type: 'string', short: 'c' },
   ref: { type: 'string' },
   sha: { type: 'string' },
+  driver: { type: 'string' },
   json: { type: 'boolean', default: false },
   verbose: { type: 'boolean', short: 'v', default: false },
   help: { type: 'boolean', short: 'h', default: false },
@@ -58,8 +58,17 @@ async function main(argv: string[]): Promise<number> {
   }
 
   // The CLI talks to no Redis: a REDIS_URL meant for the platform must not stop it.
-  const config = loadConfig({ ...process.env, REDIS_URL: undefined });
+  const config = loadConfig({
+    ...process.env,
+    REDIS_URL: undefined,
+    ...(values.driver ? { SANDBOX_DRIVER: values.driver } : {}),
+  });
   const request = buildRequest(target, values, config.CI_FIXER_REPO_HOSTS);
+  // Loaded only for a run, so that --help and usage errors answer at once.
+  const [{ fixInSandbox }, { createDriver, expandEgress, passthrough }] = await Promise.all([
+    import('@ci-fixer/fix-engine'),
+    import('@ci-fixer/sandbox'),
+  ]);
   // Sandboxes of CLI runs live apart from any worker's, so that neither reaps the other's.
   const driver = await createDriver(config, 'cli');
   const say = (line: string) => process.stderr.write(`${line}\n`);
@@ -72,6 +81,8 @@ async function main(argv: string[]): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
 
+  const started = performance.now();
+  const elapsed = () => `${((performance.now() - started) / 1000).toFixed(1)} s`;
   let lastStage: Stage | undefined;
   let shown = 0;
   let result: FixResult;
@@ -90,7 +101,7 @@ async function main(argv: string[]): Promise<number> {
       patchGuard: config,
       signal: abort.signal,
       onProgress: ({ stage, steps }) => {
-        if (stage !== lastStage) say(`▸ ${STAGE_LABELS[stage]}`);
+        if (stage !== lastStage) say(`▸ ${STAGE_LABELS[stage]} (${elapsed()})`);
         lastStage = stage;
         const step = steps.at(-1);
         if (step && steps.length > shown) {

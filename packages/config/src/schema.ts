@@ -159,6 +159,12 @@ export const envSchema = z.object({
     1,
     100_000,
   ),
+  API_MAX_QUEUED_PER_INSTALLATION: int(
+    'Fix jobs one GitHub App installation or GitLab top-level group may have queued or running at once, across its repositories; more get 429 (GitLab hears why in a 200).',
+    100,
+    1,
+    1_000_000,
+  ),
   API_MAX_JOB_BYTES: int(
     'Largest job payload (the fix request as stored in Redis, logs included) the API enqueues; larger ones get 413.',
     262_144,

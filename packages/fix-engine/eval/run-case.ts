@@ -2,14 +2,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { FixResult } from '@ci-fixer/jobs';
-import {
-  expandEgress,
-  LABELS,
-  LocalDriver,
-  MANAGED_BY,
-  passthrough,
-  type SandboxDriver,
-} from '@ci-fixer/sandbox';
+import { expandEgress, LABELS, MANAGED_BY, passthrough, type SandboxDriver } from '@ci-fixer/sandbox';
+import { LocalDriver } from '@ci-fixer/sandbox/local';
 import type { CorpusCase } from '../corpus/cases.ts';
 import { cacheEnvironment } from '../src/cache-env.ts';
 import { fixInSandbox } from '../src/fix-in-sandbox.ts';

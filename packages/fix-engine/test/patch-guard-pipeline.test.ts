@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { LocalDriver } from '@ci-fixer/sandbox';
+import { LocalDriver } from '@ci-fixer/sandbox/local';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fixInSandbox } from '../src/fix-in-sandbox.ts';
 import { gitProtocolEnv } from '../src/git-env.ts';

@@ -7,7 +7,8 @@ import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LABELS, MANAGED_BY, type DockerDriver, type Sandbox, type SandboxSpec } from '../src/index.ts';
+import { LABELS, MANAGED_BY, type Sandbox, type SandboxSpec } from '../src/index.ts';
+import { type DockerDriver } from '../src/docker/index.ts';
 import { dockerTarget, EGRESS_IMAGE } from './docker-target.ts';
 
 const MB = 1_048_576;

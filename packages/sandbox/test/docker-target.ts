@@ -1,4 +1,4 @@
-import { DockerDriver, type DockerDriverOptions } from '../src/index.ts';
+import { DockerDriver, type DockerDriverOptions } from '../src/docker/index.ts';
 
 /** The tiny image the docker tests use; `scripts/build-images busybox` makes it. */
 export const TEST_IMAGE = 'ci-fixer/test-busybox:latest';

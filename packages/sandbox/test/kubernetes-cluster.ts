@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { KubernetesDriver, type KubernetesDriverOptions } from '../src/index.ts';
+import { KubernetesDriver, type KubernetesDriverOptions } from '../src/kubernetes/index.ts';
 
 const SCRIPT = path.resolve(import.meta.dirname, '../../../scripts/dev-cluster');
 

@@ -11,7 +11,8 @@ import { BatchV1Api, CoreV1Api, NodeV1Api, type V1Job } from '@kubernetes/client
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { heartbeatKey } from '@ci-fixer/jobs';
-import { LABELS, MANAGED_BY, reapOrphans, type KubernetesDriver, type Sandbox } from '../src/index.ts';
+import { LABELS, MANAGED_BY, reapOrphans, type Sandbox } from '../src/index.ts';
+import { type KubernetesDriver } from '../src/kubernetes/index.ts';
 import { buildJob } from '../src/kubernetes/job-spec.ts';
 import { startTestRedis, type TestRedis } from '../../../test/support/redis.ts';
 import { devCluster, workerDriver, type DevCluster } from './kubernetes-cluster.ts';

@@ -17,7 +17,8 @@ import {
   type V1NetworkPolicy,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KubernetesDriver, LABELS, MANAGED_BY, REQUIRED_PERMISSIONS, SandboxError } from '../src/index.ts';
+import { LABELS, MANAGED_BY, SandboxError } from '../src/index.ts';
+import { KubernetesDriver, REQUIRED_PERMISSIONS } from '../src/kubernetes/index.ts';
 import { NETWORK_LABEL } from '../src/kubernetes/job-spec.ts';
 import { devCluster, type DevCluster } from './kubernetes-cluster.ts';
 

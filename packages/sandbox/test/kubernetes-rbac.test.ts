@@ -14,15 +14,14 @@ import {
   type V1PolicyRule,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LABELS, MANAGED_BY } from '../src/index.ts';
 import {
   describePermission,
   KubernetesDriver,
-  LABELS,
-  MANAGED_BY,
   preflightKubernetes,
   REQUIRED_PERMISSIONS,
   type Permission,
-} from '../src/index.ts';
+} from '../src/kubernetes/index.ts';
 import { devCluster, type DevCluster } from './kubernetes-cluster.ts';
 
 let cluster: DevCluster;

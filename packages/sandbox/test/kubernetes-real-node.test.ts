@@ -6,8 +6,9 @@
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { K8S_DEFAULTS, LABELS, MANAGED_BY, type Sandbox } from '../src/index.ts';
-import type { KubernetesDriver } from '../src/index.ts';
+import { LABELS, MANAGED_BY, type Sandbox } from '../src/index.ts';
+import { K8S_DEFAULTS } from '../src/kubernetes/index.ts';
+import type { KubernetesDriver } from '../src/kubernetes/index.ts';
 import { sandboxContract } from './contract.ts';
 import { devCluster, realNode, realNodeDriver } from './kubernetes-cluster.ts';
 

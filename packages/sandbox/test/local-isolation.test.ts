@@ -4,7 +4,8 @@ import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LABELS, LocalDriver, MANAGED_BY, type Sandbox } from '../src/index.ts';
+import { LABELS, MANAGED_BY, type Sandbox } from '../src/index.ts';
+import { LocalDriver } from '../src/local/index.ts';
 
 describe('local driver under bubblewrap', () => {
   const root = mkdtempSync(path.join(os.tmpdir(), 'cif-isolation-'));
@@ -64,7 +65,7 @@ describe('orphan sweep', () => {
   it('removes the sandboxes of a process that exited without destroying them', async () => {
     const root = mkdtempSync(path.join(os.tmpdir(), 'cif-sweep-'));
     const script = `
-      import { LocalDriver } from ${JSON.stringify(path.resolve(import.meta.dirname, '../src/index.ts'))};
+      import { LocalDriver } from ${JSON.stringify(path.resolve(import.meta.dirname, '../src/local/index.ts'))};
       const driver = new LocalDriver({ root: ${JSON.stringify(root)} });
       await driver.create({ labels: { 'ci-fixer.dev/owner': 'short-lived' } });
     `;

@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { LocalDriver } from '../src/index.ts';
+import { LocalDriver } from '../src/local/index.ts';
 import { sandboxContract } from './contract.ts';
 
 const root = () => mkdtempSync(path.join(os.tmpdir(), 'cif-contract-'));

@@ -16,10 +16,12 @@ import { QueueQuotaExceeded, type FixQueue } from '../fix-queue.ts';
 import { JobLister } from '../job-list.ts';
 import { toJobView, type JobView } from '../job-view.ts';
 import { HttpProblem } from '../problem.ts';
+import type { RedisReachability } from '../redis-reachability.ts';
 
 export interface FixJobRoutesOptions {
   queue: FixQueue;
   redis: Redis;
+  reachability: RedisReachability;
   repoPolicy: RepoPolicy;
   /** How long a cancellation mark outlives the job, in seconds. */
   cancelMarkTtlSeconds: number;
@@ -39,16 +41,8 @@ export function fixJobRoutes(options: FixJobRoutesOptions): Router {
   const router = Router();
 
   // Fail fast and say so while Redis is away: nothing can be accepted or read without it.
-  router.use((_req, res, next) => {
-    if (redis.status === 'ready') return next();
-    res.setHeader('Retry-After', '5');
-    next(
-      new HttpProblem(
-        503,
-        'Service Unavailable',
-        'Redis is unreachable; nothing was enqueued, try again shortly',
-      ),
-    );
+  router.use((_req, _res, next) => {
+    next(options.reachability.ready ? undefined : options.reachability.problem());
   });
 
   router.post('/', async (req, res) => {
@@ -101,7 +95,7 @@ export function fixJobRoutes(options: FixJobRoutesOptions): Router {
     await requestCancellation(redis, job.id!, options.cancelMarkTtlSeconds);
     // Frees the deduplication key and the repository's quota place now, so it can be submitted again at once.
     await job.removeDeduplicationKey();
-    await queue.releaseQuota(job.data.request.repo.url, job.id!);
+    await queue.releaseQuota(job.data, job.id!);
     res.status(202).json({ id: job.id, status: 'cancelled' });
   });
 
@@ -138,14 +132,14 @@ function parse<T>(schema: z.ZodType<T>, input: unknown, what: string): T {
   );
 }
 
-/** 429 for a repository at its quota; Retry-After is a guess, as the place frees when a job finishes. */
+/** 429 for a repository or installation at its quota; Retry-After is a guess, as a place frees when a job finishes. */
 export function quotaProblem(error: QueueQuotaExceeded): HttpProblem {
   const retryAfterSeconds = 60;
   return new HttpProblem(
     429,
     'Too Many Requests',
     `${error.message}; retry after ${retryAfterSeconds} s`,
-    { limit: 'queued-per-repo', max: error.limit, retryAfterSeconds },
+    { limit: error.limitName, max: error.limit, retryAfterSeconds },
     { 'Retry-After': String(retryAfterSeconds) },
   );
 }

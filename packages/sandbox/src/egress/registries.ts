@@ -38,11 +38,13 @@ async function goProxies(): Promise<string[]> {
 
 async function pipIndexes(): Promise<string[]> {
   // pip's built-in defaults (index and file host), then whatever the host's pip configuration adds.
-  const defaults = await output('python3', [
-    '-c',
-    'from pip._internal.models.index import PyPI as p; print(p.url); print("https://" + p.file_storage_domain)',
+  const [defaults, configured] = await Promise.all([
+    output('python3', [
+      '-c',
+      'from pip._internal.models.index import PyPI as p; print(p.url); print("https://" + p.file_storage_domain)',
+    ]),
+    output('python3', ['-m', 'pip', 'config', 'list']),
   ]);
-  const configured = await output('python3', ['-m', 'pip', 'config', 'list']);
   const urls = [...(defaults?.split('\n') ?? []), ...(configured?.match(/https?:\/\/[^\s'"]+/g) ?? [])];
   return urlEntries(urls);
 }

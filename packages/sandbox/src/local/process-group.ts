@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
 
 /**
  * A process's start time in clock ticks since boot (field 22 of /proc/PID/stat). Together with the pid it
@@ -30,5 +32,19 @@ export function killGroup(pid: number, startTime?: string): void {
     process.kill(-pid, 'SIGKILL');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+  }
+}
+
+/** Kills the process groups recorded in `pidDir` (one file per group leader, holding its start time). */
+export async function killRecordedGroups(pidDir: string): Promise<void> {
+  let entries: string[];
+  try {
+    entries = await readdir(pidDir);
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    const startTime = await readFile(path.join(pidDir, entry), 'utf8').catch(() => '');
+    killGroup(Number(entry), startTime || undefined);
   }
 }

@@ -6,7 +6,8 @@
  */
 import { KubeConfig } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
-import { KubernetesDriver, LABELS, MANAGED_BY } from '../../src/index.ts';
+import { LABELS, MANAGED_BY } from '../../src/index.ts';
+import { KubernetesDriver } from '../../src/kubernetes/index.ts';
 
 const [redisUrl, key, owner, kubeconfig, namespace, workspaceDir] = process.argv.slice(2) as [
   string,

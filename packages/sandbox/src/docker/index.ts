@@ -1,0 +1,1 @@
+export { DockerDriver, DOCKER_WORKDIR, type DockerDriverOptions } from './driver.ts';

@@ -1,0 +1,1 @@
+export { LocalDriver, type LocalDriverOptions } from './driver.ts';
