@@ -34,7 +34,7 @@ const fix = (
   dir: string,
   command: string,
   limits?: SandboxLimits,
-  hooks: Pick<Parameters<typeof fixInSandbox>[2], 'onSandbox' | 'onProgress'> = {},
+  hooks: Pick<Parameters<typeof fixInSandbox>[2], 'onSandbox' | 'onOutput'> = {},
 ) =>
   fixInSandbox(
     driver,
@@ -84,16 +84,13 @@ describe('a sandbox ended from outside while the check ran', () => {
   it('is a PlatformError (retried), never the repository’s unfixable', async () => {
     let sandboxId = '';
     let destroying: Promise<void> | undefined;
-    const run = fix(repo({ 'README.md': 'x\n' }), 'sleep 30', undefined, {
+    const run = fix(repo({ 'README.md': 'x\n' }), 'echo started; sleep 30', undefined, {
       onSandbox: (sandbox) => {
         sandboxId = sandbox.id;
       },
-      // As a reaper does: the sandbox is destroyed by id, by someone other than its owner.
-      onProgress: ({ stage }) => {
-        if (stage === 'reproducing' && !destroying)
-          destroying = new Promise((resolve) => setTimeout(resolve, 1500)).then(() =>
-            driver.destroy(sandboxId),
-          );
+      // As a reaper does, once the check is running: the sandbox is destroyed by id, not by its owner.
+      onOutput: (chunk) => {
+        if (chunk.includes('started') && !destroying) destroying = driver.destroy(sandboxId);
       },
     });
     const error = await run.then(
@@ -103,7 +100,7 @@ describe('a sandbox ended from outside while the check ran', () => {
     await destroying;
     expect(error).toBeInstanceOf(PlatformError);
     expect((error as Error).message).toMatch(
-      /^the sandbox was ended from outside while `sleep 30` ran \(exit 137, SIGKILL at no sandbox limit; /,
+      /^the sandbox was ended from outside while `echo started; sleep 30` ran \(exit 137, SIGKILL at no sandbox limit; /,
     );
   });
 });
