@@ -93,6 +93,11 @@ async function main(argv: string[]): Promise<number> {
       hostFiles: inherited.files,
       egress,
       commandTimeoutMs: config.SANDBOX_COMMAND_TIMEOUT_SECONDS * 1000,
+      limits: {
+        memoryBytes: config.SANDBOX_MEMORY_MB * 1_048_576,
+        pids: config.SANDBOX_PIDS,
+        diskBytes: config.SANDBOX_DISK_MB * 1_048_576,
+      },
       patchGuard: config,
       signal: abort.signal,
       onProgress: ({ stage, steps }) => {

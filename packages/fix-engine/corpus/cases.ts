@@ -1,4 +1,5 @@
 import type { FindingCategory, Outcome } from '@ci-fixer/jobs';
+import type { SandboxLimits } from '@ci-fixer/sandbox';
 
 /**
  * Broken repositories, generated from these definitions (see build.ts): JS/TS, Python and Go, one or more
@@ -28,6 +29,8 @@ export interface CorpusCase {
   reason?: RegExp;
   /** A step the engine must not run for this check (an install of an ecosystem the check does not use). */
   forbiddenStep?: RegExp;
+  /** Sandbox limits for this case (smaller than the defaults, so that a case that hits one is quick). */
+  limits?: SandboxLimits;
 }
 
 export const CHECK_CLASSES = {
@@ -670,7 +673,7 @@ export const CASES: CorpusCase[] = [
     expected: 'unfixable',
     command: 'make test',
     reason:
-      /^a process the command started was killed \(SIGKILL: out of memory, a sandbox limit or a reaper\)/,
+      /^a process the command started was killed \(SIGKILL: from inside the sandbox, at no limit the sandbox reported\)/,
     files: { 'go.mod': goMod, Makefile: "test:\n\t@echo running\n\tsh -c 'kill -KILL $$$$'\n" },
   },
   {
@@ -709,6 +712,144 @@ export const CASES: CorpusCase[] = [
     files: {
       'go.mod': `${goMod}\nrequire github.com/google/uuid v1.6.0\n`,
       'app.py': 'def main( ):\n    return 1\n',
+    },
+  },
+
+  // ---- Issue 13, second round: the classes' missing ecosystems and their negative controls
+  {
+    name: 'js-eslint-script-quiet',
+    quick: true,
+    language: 'js',
+    category: 'lint',
+    checkClass: 'unnamed',
+    expected: 'fixed',
+    // A lint script that hides eslint's report and prints its own line, as many package.json scripts do.
+    command: 'npm run lint',
+    lock: { manager: 'npm' },
+    files: {
+      'package.json': pkg(
+        ESLINT,
+        {},
+        { scripts: { lint: 'eslint --max-warnings 0 src > /dev/null || (echo "lint failed" && exit 1)' } },
+      ),
+      'eslint.config.js': eslintConfig,
+      'src/a.js':
+        'let total = 0;\nexport function double(n) {\n  var result = n * 2;\n  return result + total;\n}\n',
+    },
+  },
+  {
+    name: 'js-eslint-script-quiet-unused',
+    language: 'js',
+    category: 'lint',
+    checkClass: 'unnamed',
+    expected: 'unfixable',
+    // The same hidden report, but for a rule `--fix` cannot fix: the probe finds it, no recipe fixes it.
+    command: 'npm run lint',
+    reason: /^no deterministic recipe fits this failure \(1 finding from `.*eslint -f json src`/,
+    lock: { manager: 'npm' },
+    files: {
+      'package.json': pkg(
+        ESLINT,
+        {},
+        { scripts: { lint: 'eslint src > /dev/null || (echo "lint failed" && exit 1)' } },
+      ),
+      'eslint.config.js': eslintConfig,
+      'src/a.js': 'export function f(a) {\n  const helper = 1;\n  return a;\n}\n',
+    },
+  },
+  {
+    name: 'go-gofmt-test-z-clean',
+    language: 'go',
+    category: 'unknown',
+    checkClass: 'unnamed',
+    expected: 'not_reproducible',
+    command: 'test -z "$(gofmt -l .)"',
+    files: { 'go.mod': goMod, 'calc/calc.go': 'package calc\n\nfunc Add(a, b int) int { return a + b }\n' },
+  },
+  {
+    name: 'py-black-git-diff-clean',
+    language: 'python',
+    category: 'unknown',
+    checkClass: 'fixes-itself',
+    expected: 'not_reproducible',
+    command: 'black . && git diff --exit-code',
+    files: { 'app.py': 'def main():\n    return 1\n' },
+  },
+  {
+    name: 'js-install-fails-check-cannot-run',
+    language: 'js',
+    category: 'dependency',
+    checkClass: 'install-fails',
+    expected: 'unfixable',
+    // A dependency on a private registry that cannot be reached: nothing is installed, so prettier is not
+    // there and the check cannot run. The reason says why.
+    command: 'npx --no-install prettier --check .',
+    reason: /^dependencies could not be installed: npm install --no-package-lock --no-audit --no-fund: /,
+    files: {
+      'package.json': pkg(PRETTIER, { 'private-lib': 'https://npm.internal.invalid/private-lib-1.0.0.tgz' }),
+      'src/index.js': 'export function add(a,b){return a+b}\n',
+    },
+  },
+  {
+    name: 'js-prettier-config-flag',
+    language: 'js',
+    category: 'format',
+    checkClass: 'tool-config',
+    expected: 'fixed',
+    // The CI's own configuration, named on the command line: the fix must use it too.
+    command: 'npx prettier --check --config config/prettier.ci.json src',
+    lock: { manager: 'npm' },
+    files: {
+      'package.json': pkg(PRETTIER),
+      'config/prettier.ci.json': '{ "singleQuote": true, "semi": false }\n',
+      'src/index.js': 'export const greeting = "hello";\n',
+    },
+  },
+  {
+    name: 'py-isort-profile-test-fails',
+    language: 'python',
+    category: 'test',
+    checkClass: 'tool-config',
+    expected: 'unfixable',
+    // Imports sorted for the profile the check names, then a logic bug: the profile is no reason to touch it.
+    command: 'isort --check-only --profile black . && pytest -q',
+    reason: /^no deterministic recipe fits this failure \(1 pytest finding\)$/,
+    files: {
+      'conftest.py': conftest,
+      'calc.py': 'def add(a, b):\n    return a - b\n',
+      'test_calc.py': 'from calc import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n',
+    },
+  },
+  {
+    name: 'killed-pytest-memory',
+    quick: true,
+    language: 'python',
+    category: 'unknown',
+    checkClass: 'killed',
+    expected: 'unfixable',
+    // A test that needs more memory than the sandbox has: the kernel kills pytest at the memory limit.
+    command: 'pytest -q',
+    limits: { memoryBytes: 256 * 1_048_576 },
+    reason: /^the command was killed: memory limit of 256 MiB reached \(SANDBOX_MEMORY_MB\); exit 137$/,
+    files: {
+      'conftest.py': conftest,
+      'test_big.py':
+        'def test_big_table():\n    table = bytearray(1024 << 20)\n    assert len(table) == 1024 << 20\n',
+    },
+  },
+  {
+    name: 'js-prettier-beside-python',
+    language: 'js',
+    category: 'format',
+    checkClass: 'scoped-install',
+    expected: 'fixed',
+    command: 'npx prettier --check .',
+    forbiddenStep: /pip install/,
+    lock: { manager: 'npm' },
+    files: {
+      'package.json': pkg(PRETTIER),
+      'requirements.txt': unreachableIndex,
+      'src/index.js': 'export function add(a,b){return a+b}\n',
     },
   },
 ];

@@ -65,6 +65,7 @@ export async function runCase(
       egress: await (registries ??= expandEgress(['registries'])),
       ...(options.cacheDir ? { cache: { root: options.cacheDir, scope: 'shared' as const } } : {}),
       commandTimeoutMs: options.commandTimeoutMs ?? 300_000,
+      ...(corpusCase.limits ? { limits: corpusCase.limits } : {}),
       ...(options.agent ? { agent: options.agent } : {}),
     },
   );

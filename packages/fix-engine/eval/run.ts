@@ -95,15 +95,48 @@ function classTable(results: CaseResult[]): string[] {
     const fixed = fixable.filter((r) => r.result.outcome === 'fixed' && r.verified).length;
     const right = of.filter((r) => verdict(r) === 'PASS').length;
     const unsafe = of.filter((r) => r.result.outcome === 'fixed' && !r.verified).length;
-    return [`| ${title} | ${of.length} | ${fixed}/${fixable.length} | ${right}/${of.length} | ${unsafe} |`];
+    const ratio = median(fixable.map(timeRatio));
+    return [
+      `| ${title} | ${of.length} | ${fixed}/${fixable.length} | ${right}/${of.length} | ${unsafe} | ${ratio ? `${ratio.toFixed(1)}×` : 'n/a'} |`,
+    ];
   });
   if (rows.length === 0) return [];
   return [
-    '| check class (issue 13) | cases | fixable fixed | outcome right | unsafe patches |',
-    '| --- | --- | --- | --- | --- |',
+    '| check class (issue 13) | cases | fixable fixed | outcome right | unsafe patches | time vs bare tools (median, fixable) |',
+    '| --- | --- | --- | --- | --- | --- |',
     ...rows,
     '',
   ];
+}
+
+/**
+ * What the check's own tools take by hand on a warm cache, from the steps the engine recorded inside the
+ * sandbox: the install, the check once, each fixer it ran, and for a fix the check once more. Left out is
+ * what the platform adds: the sandbox, the clone, the second run that tells a pass from a flake, probes,
+ * snapshots, and verification with the fix committed.
+ */
+function bareMs(result: CaseResult): number {
+  const steps = result.result.steps;
+  const sum = (of: typeof steps) => of.reduce((total, step) => total + step.durationMs, 0);
+  const check = steps.find((step) => step.stage === 'reproducing');
+  const lastCheck = steps.findLast((step) => step.command === result.case.command);
+  return (
+    sum(steps.filter((step) => step.stage === 'installing' || step.stage === 'fixing')) +
+    (check?.durationMs ?? 0) +
+    (result.result.outcome === 'fixed' && lastCheck && lastCheck !== check ? lastCheck.durationMs : 0)
+  );
+}
+
+/** The engine's whole time for a case (sandbox to result, without the evaluation's own re-check) over bare. */
+function timeRatio(result: CaseResult): number {
+  const bare = bareMs(result);
+  return bare > 0 ? result.durationMs / bare : Number.NaN;
+}
+
+function median(values: number[]): number | undefined {
+  const sorted = values.filter((value) => Number.isFinite(value)).sort((a, b) => a - b);
+  if (sorted.length === 0) return undefined;
+  return (sorted[Math.floor((sorted.length - 1) / 2)]! + sorted[Math.ceil((sorted.length - 1) / 2)]!) / 2;
 }
 
 function renderReport(results: CaseResult[]): string {
@@ -124,10 +157,12 @@ function renderReport(results: CaseResult[]): string {
   const fixable = failing.filter((r) => r.case.expected === 'fixed');
   const fixableFixed = fixable.filter((r) => r.result.outcome === 'fixed' && r.verified).length;
   const matches = results.filter((r) => verdict(r) === 'PASS').length;
-  const times = results.map((r) => r.durationMs).sort((a, b) => a - b);
-  const median = times.length
-    ? (times[Math.floor((times.length - 1) / 2)]! + times[Math.ceil((times.length - 1) / 2)]!) / 2
-    : 0;
+  const controls = results.filter((r) => r.case.expected !== 'fixed');
+  const controlsRight = controls.filter((r) => verdict(r) === 'PASS').length;
+  const medianMs = median(results.map((r) => r.durationMs)) ?? 0;
+  const fixedRuns = results.filter((r) => r.result.outcome === 'fixed' && r.verified);
+  const ratios = fixedRuns.map(timeRatio).filter((ratio) => Number.isFinite(ratio));
+  const withinTarget = ratios.filter((ratio) => ratio <= 1.5).length;
   const byLanguage = ['js', 'python', 'go']
     .map((language) => {
       const of = results.filter((r) => r.case.language === language);
@@ -153,13 +188,15 @@ function renderReport(results: CaseResult[]): string {
     `- Fix rate over the ${failing.length} failing repositories: **${fixed}/${failing.length} (${pct(fixed, failing.length)})**.`,
     `- Fix rate over the ${fixable.length} a recipe can fix: ${fixableFixed}/${fixable.length} (${pct(fixableFixed, fixable.length)}); the rest need code changes (the LLM agent's job).`,
     `- Outcome as expected: ${matches}/${results.length} (${byLanguage}); rejected fixes: ${rejected}.`,
-    `- Median time per repository (sandbox, clone, install, reproduce, fix, verify): ${(median / 1000).toFixed(1)} s.`,
+    `- Negative controls (a logic bug, a flaky test, a clean tree, a kill, a check that cannot run: expected \`not_reproducible\` or \`unfixable\`): ${controlsRight}/${controls.length} answered as expected (${pct(controlsRight, controls.length)}).`,
+    `- Median time per repository (sandbox, clone, install, reproduce, fix, verify): ${(medianMs / 1000).toFixed(1)} s.`,
+    `- Time against the bare tools (the install, the check, its fixer and the check again, as recorded in the sandbox) over the ${ratios.length} fixed repositories: median ${(median(ratios) ?? 0).toFixed(1)}× (median bare ${((median(fixedRuns.map(bareMs)) ?? 0) / 1000).toFixed(1)} s, median engine ${((median(fixedRuns.map((r) => r.durationMs)) ?? 0) / 1000).toFixed(1)} s, median time the platform adds ${((median(fixedRuns.map((r) => r.durationMs - bareMs(r))) ?? 0) / 1000).toFixed(1)} s); ${withinTarget} of ${ratios.length} within the 1.5× target.`,
     '',
-    '| case | category | expected | outcome | strategy | seconds |',
-    '| --- | --- | --- | --- | --- | --- |',
+    '| case | class | category | expected | outcome | strategy | seconds | bare tools (s) | ratio |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...results.map(
       (r) =>
-        `| ${r.case.name} | ${r.case.category} | ${r.case.expected} | ${r.result.outcome}${r.result.outcome === 'fixed' && !r.verified ? ' (rejected)' : ''} | ${r.result.strategy ?? ''} | ${(r.durationMs / 1000).toFixed(1)} |`,
+        `| ${r.case.name} | ${r.case.checkClass ?? ''} | ${r.case.category} | ${r.case.expected} | ${r.result.outcome}${r.result.outcome === 'fixed' && !r.verified ? ' (rejected)' : ''} | ${r.result.strategy ?? ''} | ${(r.durationMs / 1000).toFixed(1)} | ${(bareMs(r) / 1000).toFixed(1)} | ${Number.isFinite(timeRatio(r)) ? `${timeRatio(r).toFixed(1)}×` : ''} |`,
     ),
     '',
   ].join('\n');

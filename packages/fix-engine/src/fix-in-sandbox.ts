@@ -57,6 +57,8 @@ export async function fixInSandbox(
     ...(hostPaths.length ? { readOnlyHostPaths: [...new Set(hostPaths)] } : {}),
     ...(cacheDir ? { cacheDir } : {}),
     ...(maxLifetimeSeconds ? { maxLifetimeSeconds } : {}),
+    // The same limits the reasons name, so that a reason never quotes a size the sandbox did not have.
+    ...(fix.limits ? { limits: fix.limits } : {}),
   });
   onSandbox?.(sandbox, performance.now() - creating);
   try {

@@ -23,6 +23,7 @@ describe('corpus (quick subset)', () => {
       const repo = buildCase(corpusCase, path.join(work, 'repos'), path.join(work, 'npm-cache'));
       const run = await runCase(corpusCase, repo, { cacheDir: path.join(work, 'cache') });
       expect(run.result.outcome, run.result.reason).toBe(corpusCase.expected);
+      if (corpusCase.reason) expect(run.result.reason).toMatch(corpusCase.reason);
       if (run.result.outcome === 'fixed') expect(run.verified, run.verifyDetail).toBe(true);
     },
     120_000,

@@ -3,7 +3,8 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync, s
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { guardPatch, parseDiff, patchPolicy, globToRegExp, gitlabLocalIncludes } from '../src/patch-guard.ts';
+import { parseDiff } from '../src/patch-diff.ts';
+import { guardPatch, patchPolicy, globToRegExp, gitlabLocalIncludes } from '../src/patch-guard.ts';
 
 const policy = patchPolicy();
 // As the pipeline calls it: agentFiles are the files the agent edited (undefined: every file, as if it had).

@@ -125,7 +125,7 @@ describe('the patch guard in the pipeline', () => {
     const result = await fix(hostileRepo('#!/bin/sh\n'), 'echo working; kill -KILL $$');
     expect(result.outcome).toBe('unfixable');
     expect(result.reason).toBe(
-      'the command was killed (exit 137, SIGKILL: out of memory, a sandbox limit or a reaper)',
+      'the command was killed (exit 137, SIGKILL: from inside the sandbox, at no limit the sandbox reported)',
     );
     expect(result.diagnosis?.summary).toBe(result.reason);
   });
@@ -133,7 +133,9 @@ describe('the patch guard in the pipeline', () => {
   it('reports a command that ran past its limit as timed out', async () => {
     const result = await fix(hostileRepo('#!/bin/sh\n'), 'sleep 60', 4000);
     expect(result.outcome).toBe('unfixable');
-    expect(result.reason).toBe('the command timed out after 4 s (SANDBOX_COMMAND_TIMEOUT_SECONDS)');
+    expect(result.reason).toBe(
+      'the command was killed: time limit of 4 s reached (SANDBOX_COMMAND_TIMEOUT_SECONDS)',
+    );
   });
 });
 

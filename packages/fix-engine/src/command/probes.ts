@@ -5,6 +5,7 @@ import { stripAnsi } from '../diagnose/paths.ts';
 import { parsePythonTools } from '../diagnose/python.ts';
 import {
   blackApply,
+  eslintFix,
   gofmtWrite,
   goModTidy,
   isortApply,
@@ -128,6 +129,14 @@ function probeFor(check: ToolCheck): Probe | undefined {
               }))
             : [],
       };
+    case 'eslint':
+      return {
+        check,
+        recipe: eslintFix,
+        argv: (eslint) => [eslint, '-f', 'json', ...check.flags, ...pathsOr(check.paths, ['.'])],
+        // Exit 1 with its report; exit 2 is eslint failing (configuration, a crash): no report to read.
+        findings: (output, exit, context) => (exit === 1 ? eslintReport(output, context) : []),
+      };
     case 'black':
     case 'isort': {
       const mode = check.tool === 'black' ? '--check' : '--check-only';
@@ -140,4 +149,31 @@ function probeFor(check: ToolCheck): Probe | undefined {
       };
     }
   }
+}
+
+interface EslintFile {
+  filePath: string;
+  messages: { ruleId: string | null; line?: number; column?: number; message: string; fatal?: boolean }[];
+}
+
+/** `eslint -f json`: one array of files on a line of its own, absolute paths, a message per problem. */
+function eslintReport(output: string, context: ParseContext): Finding[] {
+  const line = output.split('\n').find((candidate) => candidate.startsWith('[{'));
+  let files: EslintFile[];
+  try {
+    files = line ? (JSON.parse(line) as EslintFile[]) : [];
+  } catch {
+    return [];
+  }
+  return files.flatMap((file) =>
+    file.messages.map((problem) => ({
+      category: problem.fatal ? ('build' as const) : ('lint' as const),
+      tool: 'eslint',
+      file: fileIn(context, file.filePath),
+      ...(problem.line ? { line: problem.line } : {}),
+      ...(problem.column ? { column: problem.column } : {}),
+      message: problem.message,
+      ...(problem.ruleId ? { rule: problem.ruleId } : {}),
+    })),
+  );
 }

@@ -4,7 +4,7 @@ import type { Word } from './shell.ts';
 
 /** A check a known tool makes, found in the command: where it runs, on what, with which options. */
 export interface ToolCheck {
-  tool: 'gofmt' | 'go mod' | 'prettier' | 'black' | 'isort';
+  tool: 'gofmt' | 'go mod' | 'prettier' | 'eslint' | 'black' | 'isort';
   /** Directory it runs in, relative to the repository root. */
   dir: string;
   /** The options that change what the tool writes, to be given to its fixer too (`gofmt -s`, `--profile`). */
@@ -46,7 +46,7 @@ interface FlagSpec {
   valued: string[];
   keep: string[];
 }
-const FLAGS: Record<'black' | 'isort' | 'prettier', FlagSpec> = {
+const FLAGS: Record<'black' | 'isort' | 'prettier' | 'eslint', FlagSpec> = {
   black: {
     valued:
       '-l --line-length -t --target-version --config --include --exclude --extend-exclude --force-exclude --required-version -W --workers --python-cell-magics --stdin-filename'.split(
@@ -71,6 +71,16 @@ const FLAGS: Record<'black' | 'isort' | 'prettier', FlagSpec> = {
         ' ',
       ),
     keep: ['--config'],
+  },
+  eslint: {
+    valued:
+      '-c --config -f --format -o --output-file --max-warnings --ext --rule --rulesdir --plugin --parser --parser-options --env --global --ignore-path --ignore-pattern --cache-location --cache-strategy --resolve-plugins-relative-to --report-unused-disable-directives-severity --flag'.split(
+        ' ',
+      ),
+    // What decides which rules apply; `--max-warnings`, the format and the output file only change the report.
+    keep: '-c --config --no-config-lookup --no-eslintrc --rule --rulesdir --plugin --parser --parser-options --env --global --ext'.split(
+      ' ',
+    ),
   },
 };
 
@@ -104,7 +114,7 @@ function toolCheck({ words, dir }: Invocation): ToolCheck | undefined {
   }
   if (name === 'go' && args[0]?.text === 'mod' && ['tidy', 'verify'].includes(args[1]?.text ?? ''))
     return { tool: 'go mod', dir, flags: [], paths: [] };
-  if (name === 'black' || name === 'isort' || name === 'prettier') {
+  if (name === 'black' || name === 'isort' || name === 'prettier' || name === 'eslint') {
     const { flags, paths } = splitArgs(args, FLAGS[name]);
     return { tool: name, dir, flags, paths };
   }

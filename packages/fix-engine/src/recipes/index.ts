@@ -22,8 +22,9 @@ export const prettierWrite: Recipe = {
 export const eslintFix: Recipe = {
   name: 'eslint-fix',
   executables: ['node_modules/.bin/eslint'],
+  tool: 'eslint',
   claims: (diagnosis) => filesWhere(diagnosis, (f) => f.tool === 'eslint' && f.category === 'lint'),
-  command: (eslint, files) => [eslint, '--fix', '--', ...files],
+  command: (eslint, files, flags) => [eslint, '--fix', ...flags, '--', ...files],
 };
 
 export const isortApply: Recipe = {

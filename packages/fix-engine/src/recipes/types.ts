@@ -21,7 +21,7 @@ export interface Recipe {
    * The check's tool, when the recipe runs the same one: the options the check gives it (`gofmt -s`,
    * `isort --profile black`) are given to the fix too, or the fix would not be the one the check wants.
    */
-  readonly tool?: 'gofmt' | 'prettier' | 'black' | 'isort';
+  readonly tool?: 'gofmt' | 'prettier' | 'eslint' | 'black' | 'isort';
   /** The argv, run in the working directory; `files` are relative to it, `flags` the check's options. */
   command(executable: string, files: string[], flags: readonly string[]): string[];
 }
