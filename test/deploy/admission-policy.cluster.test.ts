@@ -195,6 +195,11 @@ const DEVIATIONS: [string, (job: Job) => void, RegExp][] = [
     (job) => (securityOf(job).allowPrivilegeEscalation = true),
     /must set allowPrivilegeEscalation: false/,
   ],
+  [
+    'a writable root filesystem',
+    (job) => (securityOf(job).readOnlyRootFilesystem = false),
+    /must set readOnlyRootFilesystem: true/,
+  ],
   ['hostNetwork', (job) => (podOf(job).hostNetwork = true), /may not share the host's network, PID or IPC/],
   ['hostPID', (job) => (podOf(job).hostPID = true), /may not share the host's network, PID or IPC/],
   ['hostIPC', (job) => (podOf(job).hostIPC = true), /may not share the host's network, PID or IPC/],

@@ -134,6 +134,8 @@ export function buildJob(settings: PodSettings, request: JobRequest): V1Job {
               securityContext: {
                 allowPrivilegeEscalation: false,
                 capabilities: { drop: ['ALL'] },
+                // Commands write only to the emptyDirs (workspace, home, tmp), as on the docker driver.
+                readOnlyRootFilesystem: true,
                 runAsNonRoot: true,
                 seccompProfile: { type: 'RuntimeDefault' },
               },
