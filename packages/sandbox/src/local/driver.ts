@@ -203,7 +203,8 @@ export class LocalDriver implements SandboxDriver {
     // cgroups are named after it.
     const cgroups = detectCgroups(this.cgroupNamespace());
     if (!('unavailable' in cgroups)) await SandboxCgroup.existing(cgroups, id).destroy();
-    await fs.rm(dir, { recursive: true, force: true });
+    // The owner may be destroying it at the same time, or still writing to it until its next command fails.
+    await fs.rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
   }
 
   /**
