@@ -20,6 +20,17 @@ export interface TestRedis {
    */
   pause(): void;
   resume(): void;
+  /**
+   * A crash: SIGKILL, then (with `restart`) the same server on the same port and directory, which reloads
+   * what its append-only file holds when it was started with `appendOnly`.
+   */
+  kill(): Promise<void>;
+  restart(): Promise<void>;
+}
+
+export interface TestRedisOptions {
+  /** Persist every write to an append-only file before answering it (`appendfsync always`). */
+  appendOnly?: boolean;
 }
 
 const READY = 'Ready to accept connections';
@@ -32,13 +43,13 @@ const PORT_ATTEMPTS = 5;
  * Stop it in afterAll; it is also killed when this process exits, and (where `setpriv` exists) when this
  * process dies without running exit handlers, so a crashed test run leaves no server behind.
  */
-export async function startTestRedis(): Promise<TestRedis> {
+export async function startTestRedis(options: TestRedisOptions = {}): Promise<TestRedis> {
   const binary = findOnPath('redis-server');
   if (!binary) throw new Error('redis-server not found on PATH: apt-get install redis-server');
   let lastError: Error | undefined;
   for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
     try {
-      return await startOn(binary, await freePort());
+      return await startOn(binary, await freePort(), options);
     } catch (error) {
       lastError = error as Error;
       if (!/Address already in use/i.test(lastError.message)) throw lastError;
@@ -47,19 +58,27 @@ export async function startTestRedis(): Promise<TestRedis> {
   throw lastError!;
 }
 
-async function startOn(binary: string, port: number): Promise<TestRedis> {
+async function startOn(binary: string, port: number, options: TestRedisOptions): Promise<TestRedis> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cif-test-redis-'));
+  const persistence = options.appendOnly
+    ? ['--appendonly', 'yes', '--appendfsync', 'always']
+    : ['--appendonly', 'no'];
   const args = [
     ...['--bind', '127.0.0.1', '--port', String(port), '--protected-mode', 'yes'],
-    ...['--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--logfile', ''],
+    ...['--save', '', ...persistence, '--dir', dir, '--daemonize', 'no', '--logfile', ''],
   ];
   const setpriv = findOnPath('setpriv');
-  const child = setpriv
-    ? spawn(setpriv, ['--pdeathsig', 'KILL', binary, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const launch = () => {
+    const child = setpriv
+      ? spawn(setpriv, ['--pdeathsig', 'KILL', binary, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    return { child, exited };
+  };
+  let server = launch();
+  const alive = () => server.child.exitCode === null && server.child.signalCode === null;
   const killOnExit = () => {
-    child.kill('SIGKILL');
+    server.child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   };
   process.once('exit', killOnExit);
@@ -69,18 +88,18 @@ async function startOn(binary: string, port: number): Promise<TestRedis> {
     if (stopped) return;
     stopped = true;
     process.removeListener('exit', killOnExit);
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGCONT');
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
+    if (alive()) {
+      server.child.kill('SIGCONT');
+      server.child.kill('SIGTERM');
+      const timer = setTimeout(() => server.child.kill('SIGKILL'), 5_000);
+      await server.exited;
       clearTimeout(timer);
     }
     rmSync(dir, { recursive: true, force: true });
   };
 
   try {
-    await ready(child);
+    await ready(server.child);
   } catch (error) {
     await stop();
     throw error;
@@ -89,8 +108,17 @@ async function startOn(binary: string, port: number): Promise<TestRedis> {
     url: `redis://127.0.0.1:${port}`,
     port,
     stop,
-    pause: () => child.kill('SIGSTOP'),
-    resume: () => child.kill('SIGCONT'),
+    pause: () => server.child.kill('SIGSTOP'),
+    resume: () => server.child.kill('SIGCONT'),
+    async kill() {
+      server.child.kill('SIGKILL');
+      await server.exited;
+    },
+    async restart() {
+      if (alive()) throw new Error('redis-server is still running; kill() it first');
+      server = launch();
+      await ready(server.child);
+    },
   };
 }
 

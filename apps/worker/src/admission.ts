@@ -1,6 +1,12 @@
-import { UnrecoverableError, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
 import type { Config } from '@ci-fixer/config';
-import { checkRepoUrl, fixRequestSchema, verifyJobData, type FixJobData } from '@ci-fixer/jobs';
+import {
+  checkRepoUrl,
+  fixRequestSchema,
+  PermanentError,
+  verifyJobData,
+  type FixJobData,
+} from '@ci-fixer/jobs';
 
 /**
  * The worker trusts nothing in job data: whoever can write to Redis can change a waiting job. A job runs
@@ -9,7 +15,7 @@ import { checkRepoUrl, fixRequestSchema, verifyJobData, type FixJobData } from '
  */
 export function admitJob(job: Job<FixJobData>, config: Config): void {
   const refuse = (why: string) => {
-    throw new UnrecoverableError(`job refused: ${why}`);
+    throw new PermanentError('invalid-job', `job refused: ${why}`, { context: { jobId: job.id } });
   };
   if (config.CI_FIXER_JOB_SIGNING_KEY) {
     const check = verifyJobData(job.id!, job.data, config.CI_FIXER_JOB_SIGNING_KEY);

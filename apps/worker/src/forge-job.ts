@@ -1,23 +1,21 @@
 import type { Job } from 'bullmq';
-import { UnrecoverableError } from 'bullmq';
 import type { Config } from '@ci-fixer/config';
 import {
-  ForgeConfigError,
-  describeStatus,
   openForgeSession,
-  statusOf,
   type FailureContext,
   type ForgeSession,
   type ForgeSettings,
 } from '@ci-fixer/forge';
 import {
   checkRepoUrl,
+  PermanentError,
   type FixJobData,
   type FixRequest,
   type FixResult,
   type ForgeSource,
 } from '@ci-fixer/jobs';
 import type { Logger } from '@ci-fixer/logger';
+import { step } from './failure.ts';
 import type { WorkerMetrics } from './metrics.ts';
 
 export function forgeSettings(config: Config, metrics?: WorkerMetrics): ForgeSettings {
@@ -50,7 +48,8 @@ export type PreparedForgeJob =
 
 /**
  * Recovers the failing command from the forge before any sandbox exists. A command that cannot be
- * recovered ends the job as `unfixable` (and is reported); forge 5xx errors propagate, so BullMQ retries.
+ * recovered ends the job as `unfixable` (and is reported); forge errors are sorted by
+ * failure.ts: 5xx and no answer are retried, other statuses end the job with the step they stopped.
  */
 export async function prepareForgeJob(
   job: Job<FixJobData>,
@@ -62,15 +61,15 @@ export async function prepareForgeJob(
     metrics,
   }: { config: Config; settings: ForgeSettings; log: Logger; metrics?: WorkerMetrics },
 ): Promise<PreparedForgeJob> {
-  const session = await permanentAsUnrecoverable(
-    () => openForgeSession(source, settings),
-    'open the forge session',
-  );
+  const session = await step('open the forge session', () => openForgeSession(source, settings));
   const check = checkRepoUrl(session.cloneUrl, {
     allowFileRepos: config.CI_FIXER_ALLOW_FILE_REPOS,
     allowedHosts: config.CI_FIXER_REPO_HOSTS,
   });
-  if (!check.ok) throw new UnrecoverableError(`the forge's clone URL is not allowed: ${check.reason}`);
+  if (!check.ok)
+    throw new PermanentError('invalid-job', `the forge's clone URL is not allowed: ${check.reason}`, {
+      context: { forge: source.forge },
+    });
 
   const reportWith = async (result: FixResult, context: FailureContext | null): Promise<FixResult> => {
     const report = await session.report(result, context, job.id!);
@@ -79,10 +78,7 @@ export async function prepareForgeJob(
     return { ...result, report };
   };
 
-  const recovery = await permanentAsUnrecoverable(
-    () => session.recoverFailure(),
-    'recover the failing command',
-  );
+  const recovery = await step('recover the failing command', () => session.recoverFailure());
   if (!recovery.ok) {
     log.info('failing command not recoverable', { reason: recovery.reason });
     const result: FixResult = {
@@ -114,21 +110,5 @@ export async function prepareForgeJob(
 }
 
 function sessionHeader(session: ForgeSession): Promise<string> {
-  return permanentAsUnrecoverable(() => session.gitAuthHeader(), 'get a git token');
-}
-
-/** Missing credentials and 4xx answers will not heal by retrying; the job fails at once with the reason. */
-async function permanentAsUnrecoverable<T>(work: () => Promise<T>, what: string): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    if (error instanceof ForgeConfigError) throw new UnrecoverableError(error.message);
-    const status = statusOf(error);
-    if (status !== undefined && status >= 400 && status < 500 && status !== 429) {
-      throw new UnrecoverableError(
-        `could not ${what}: ${describeStatus(status)} (${(error as Error).message})`,
-      );
-    }
-    throw error;
-  }
+  return step('get a git token', () => session.gitAuthHeader());
 }

@@ -2,10 +2,17 @@ import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '@ci-fixer/config';
 import { fixInSandbox } from '@ci-fixer/fix-engine';
-import { CANCELLED_REASON, isCancellationRequested, type FixJobData, type FixResult } from '@ci-fixer/jobs';
+import {
+  CANCELLED_REASON,
+  isCancellationRequested,
+  PermanentError,
+  type FixJobData,
+  type FixResult,
+} from '@ci-fixer/jobs';
 import type { Logger } from '@ci-fixer/logger';
 import { passthrough, type SandboxDriver } from '@ci-fixer/sandbox';
 import { admitJob } from './admission.ts';
+import { forBullMQ, sortFailure } from './failure.ts';
 import type { FinishedRuns } from './finished-runs.ts';
 import { forgeSettings, prepareForgeJob } from './forge-job.ts';
 import { recordResult, type WorkerMetrics } from './metrics.ts';
@@ -30,7 +37,11 @@ export interface ProcessorDependencies {
 
 export type FixProcessor = (job: Job<FixJobData>, token?: string, signal?: AbortSignal) => Promise<FixResult>;
 
-/** Runs one fix job in a fresh sandbox (fixInSandbox destroys it, however the job ends). */
+/**
+ * Runs one fix job in a fresh sandbox (fixInSandbox destroys it, however the job ends). How an attempt
+ * failed decides what BullMQ does next (failure.ts): permanent errors end the job at once, platform
+ * errors are retried with backoff.
+ */
 export function createProcessor({
   config,
   driver,
@@ -47,6 +58,39 @@ export function createProcessor({
   // Three declared parameters: BullMQ hands a cancellation signal only to processors that take one.
   return async (job, token, signal) => {
     const log = logger.child({ jobId: job.id, attempt: job.attemptsMade + 1 });
+    const timeout = AbortSignal.timeout(config.FIX_TIMEOUT_SECONDS * 1000);
+    try {
+      return await attempt(job, log, signal ? AbortSignal.any([signal, timeout]) : timeout);
+    } catch (error) {
+      if (signal?.aborted && signal.reason === ABORT_REASONS.shutdown && token) {
+        log.info('worker is shutting down; handing the job back to the queue');
+        await job.moveToWait(token);
+        throw new WaitingError();
+      }
+      if (signal?.aborted) {
+        log.info('job cancelled while running');
+        throw new UnrecoverableError(CANCELLED_REASON);
+      }
+      if (timeout.aborted) {
+        throw new UnrecoverableError(
+          `the fix ran longer than FIX_TIMEOUT_SECONDS (${config.FIX_TIMEOUT_SECONDS}s)`,
+        );
+      }
+      if (error instanceof UnrecoverableError) throw error;
+      const sorted = sortFailure(error);
+      const details = { error: sorted.message, ...sorted.context, cause: sorted.cause };
+      if (sorted instanceof PermanentError)
+        log.warn('job failed for good; it is not retried', { kind: sorted.kind, ...details });
+      else
+        log.warn('platform error; the job is retried while attempts remain', {
+          fault: sorted.fault,
+          ...details,
+        });
+      throw forBullMQ(sorted);
+    }
+  };
+
+  async function attempt(job: Job<FixJobData>, log: Logger, abort: AbortSignal): Promise<FixResult> {
     admitJob(job, config);
     if (await isCancellationRequested(redis, job.id!)) {
       log.info('job was cancelled while queued; dropping it');
@@ -69,66 +113,46 @@ export function createProcessor({
       return forgeJob.result;
     }
     const request = forgeJob?.request ?? job.data.request;
-    const timeout = AbortSignal.timeout(config.FIX_TIMEOUT_SECONDS * 1000);
-    try {
-      let result: FixResult;
-      if (earlier) {
-        log.info('an earlier delivery of this job finished its fix; reporting that result', {
-          outcome: earlier.result.outcome,
-        });
-        result = earlier.result;
-      } else {
-        log.info('fix started', { repo: request.repo.url, command: request.command });
-        result = await fixInSandbox(driver, request, {
-          owner: workerId,
-          jobId: job.id!,
-          labels: ownership,
-          env: inherited.env,
-          hostFiles: inherited.files,
-          egress,
-          ...(config.DEPENDENCY_CACHE_DIR
-            ? { cache: { root: config.DEPENDENCY_CACHE_DIR, scope: config.DEPENDENCY_CACHE_SCOPE } }
-            : {}),
-          maxLifetimeSeconds: config.FIX_TIMEOUT_SECONDS + 60,
-          onSandbox: (sandbox, createMs) => {
-            metrics?.sandboxCreateSeconds.observe(createMs / 1000);
-            log.info('sandbox created', { sandbox: sandbox.id });
-          },
-          commandTimeoutMs: config.SANDBOX_COMMAND_TIMEOUT_SECONDS * 1000,
-          patchGuard: config,
-          signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-          // A webhook job's recovered command goes with its progress: job data stays as the API signed it.
-          onProgress: (progress) => job.updateProgress({ ...progress, ...(forgeJob ? { request } : {}) }),
-          ...(forgeJob ? { gitAuthHeader: forgeJob.gitAuthHeader } : {}),
-          ...agentOptions(config),
-        });
-        log.info('fix finished', { outcome: result.outcome, reason: result.reason });
-        if (metrics) recordResult(metrics, result);
-        await finishedRuns.save(job.id!, { stage: 'fixed', result });
-      }
-      if (!forgeJob) return result;
-      const reported = await forgeJob.finish(result);
-      await finishedRuns.save(job.id!, { stage: 'reported', result: reported });
-      return reported;
-    } catch (error) {
-      if (signal?.aborted && signal.reason === ABORT_REASONS.shutdown && token) {
-        log.info('worker is shutting down; handing the job back to the queue');
-        await job.moveToWait(token);
-        throw new WaitingError();
-      }
-      if (signal?.aborted) {
-        log.info('job cancelled while running');
-        throw new UnrecoverableError(CANCELLED_REASON);
-      }
-      if (timeout.aborted) {
-        throw new UnrecoverableError(
-          `the fix ran longer than FIX_TIMEOUT_SECONDS (${config.FIX_TIMEOUT_SECONDS}s)`,
-        );
-      }
-      log.warn('fix failed with a platform error; it will be retried while attempts remain', { error });
-      throw error;
+    let result: FixResult;
+    if (earlier) {
+      log.info('an earlier delivery of this job finished its fix; reporting that result', {
+        outcome: earlier.result.outcome,
+      });
+      result = earlier.result;
+    } else {
+      log.info('fix started', { repo: request.repo.url, command: request.command });
+      result = await fixInSandbox(driver, request, {
+        owner: workerId,
+        jobId: job.id!,
+        labels: ownership,
+        env: inherited.env,
+        hostFiles: inherited.files,
+        egress,
+        ...(config.DEPENDENCY_CACHE_DIR
+          ? { cache: { root: config.DEPENDENCY_CACHE_DIR, scope: config.DEPENDENCY_CACHE_SCOPE } }
+          : {}),
+        maxLifetimeSeconds: config.FIX_TIMEOUT_SECONDS + 60,
+        onSandbox: (sandbox, createMs) => {
+          metrics?.sandboxCreateSeconds.observe(createMs / 1000);
+          log.info('sandbox created', { sandbox: sandbox.id });
+        },
+        commandTimeoutMs: config.SANDBOX_COMMAND_TIMEOUT_SECONDS * 1000,
+        patchGuard: config,
+        signal: abort,
+        // A webhook job's recovered command goes with its progress: job data stays as the API signed it.
+        onProgress: (progress) => job.updateProgress({ ...progress, ...(forgeJob ? { request } : {}) }),
+        ...(forgeJob ? { gitAuthHeader: forgeJob.gitAuthHeader } : {}),
+        ...agentOptions(config),
+      });
+      log.info('fix finished', { outcome: result.outcome, reason: result.reason });
+      if (metrics) recordResult(metrics, result);
+      await finishedRuns.save(job.id!, { stage: 'fixed', result });
     }
-  };
+    if (!forgeJob) return result;
+    const reported = await forgeJob.finish(result);
+    await finishedRuns.save(job.id!, { stage: 'reported', result: reported });
+    return reported;
+  }
 }
 
 /** The fix agent runs only when a model endpoint, key and model are all configured. */

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Queue, QueueEvents, type Job } from 'bullmq';
@@ -14,7 +14,12 @@ import {
   type FixResult,
   type JobProgress,
 } from '@ci-fixer/jobs';
-import { createFixtureRepo, FIXTURES, type FixtureKind } from '../../../test/support/fixture-repos.ts';
+import {
+  createFixtureRepo,
+  FIXTURES,
+  fixtureGit,
+  type FixtureKind,
+} from '../../../test/support/fixture-repos.ts';
 import { captureLogger } from '../../../test/support/logger.ts';
 import { waitFor } from '../../../test/support/processes.ts';
 import { localSandboxDirs } from '../../../test/support/sandboxes.ts';
@@ -127,10 +132,23 @@ describe('worker', () => {
   });
 
   it('retries platform errors with backoff, then fails with the cause', async () => {
-    const job = await finished(await submit(path.join(repos, 'does-not-exist'), 'true'));
+    // The git host's storage is broken (an object of the commit is gone): its fault, not the repository's.
+    const repo = fixture('passing');
+    const blob = fixtureGit(repo.path, 'rev-parse', 'HEAD:package.json');
+    rmSync(path.join(repo.path, '.git', 'objects', blob.slice(0, 2), blob.slice(2)));
+    const job = await finished(await submit(repo.path, 'true'));
     expect(await job.getState()).toBe('failed');
     expect(job.attemptsMade).toBe(2);
-    expect(job.failedReason).toMatch(/cannot fetch .*does-not-exist/);
+    expect(job.failedReason).toMatch(/cannot fetch .*possible repository corruption on the remote side/s);
+  });
+
+  it('fails a job whose repository does not exist at once, without retrying', async () => {
+    const job = await finished(await submit(path.join(repos, 'does-not-exist'), 'true'));
+    expect(await job.getState()).toBe('failed');
+    expect(job.attemptsMade).toBe(1);
+    expect(job.failedReason).toMatch(
+      /^repository not found: check the URL and the credentials \(.*does-not-exist/,
+    );
   });
 
   it('cancels a running job: the command stops and its sandbox is destroyed', async () => {

@@ -4,6 +4,7 @@ import { LABELS, MANAGED_BY, toLabelValue, type Sandbox, type SandboxDriver } fr
 import { dependencyCacheDir } from './cache-env.ts';
 import { isLocalRepoUrl } from './git-env.ts';
 import { runFix, type FixOptions } from './pipeline.ts';
+import { WatchedSandbox } from './sandbox-watch.ts';
 
 export interface SandboxFixOptions extends Omit<FixOptions, 'sandbox' | 'request'> {
   /** Who owns the sandbox: a worker id, or the CLI's own; a reaper destroys sandboxes of dead owners. */
@@ -28,7 +29,8 @@ export interface SandboxFixOptions extends Omit<FixOptions, 'sandbox' | 'request
 
 /**
  * The one way to run a fix: creates a sandbox for the request, runs the pipeline in it and always destroys
- * it. Worker, CLI, evaluation and benchmarks all come through here, so that what a sandbox may reach and
+ * it. A sandbox that vanished under the run ends it as a PlatformError (retried), never as an outcome; a
+ * repository that cannot be fetched because it is missing or refused ends it as a PermanentError. Worker, CLI, evaluation and benchmarks all come through here, so that what a sandbox may reach and
  * see is decided in one place.
  */
 export async function fixInSandbox(
@@ -61,8 +63,21 @@ export async function fixInSandbox(
     ...(fix.limits ? { limits: fix.limits } : {}),
   });
   onSandbox?.(sandbox, performance.now() - creating);
+  const watched = new WatchedSandbox(sandbox);
   try {
-    return await runFix({ ...fix, sandbox, request });
+    let result: FixResult;
+    try {
+      result = await runFix({ ...fix, sandbox: watched, request });
+    } catch (error) {
+      const gone = await watched.vanished(driver, error).catch(() => undefined);
+      throw gone ?? watched.fetchRefusal(request.repo.url) ?? error;
+    }
+    // A fix that was verified stands however the sandbox ended after; any other outcome may be the kill's.
+    if (result.outcome !== 'fixed') {
+      const gone = await watched.vanished(driver);
+      if (gone) throw gone;
+    }
+    return result;
   } finally {
     await sandbox.destroy();
   }

@@ -1,7 +1,2 @@
-/** A failure of the platform rather than of the repository: worth retrying. */
-export class PlatformError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'PlatformError';
-  }
-}
+// The one error hierarchy lives with the job contract (@ci-fixer/jobs errors.ts); the engine throws it too.
+export { PlatformError } from '@ci-fixer/jobs';

@@ -1,19 +1,31 @@
+import { FixJobError, PermanentError } from '@ci-fixer/jobs';
+
 /** The forge cannot be used as configured (no credentials, no installation): retrying will not help. */
-export class ForgeConfigError extends Error {
+export class ForgeConfigError extends PermanentError {
   constructor(message: string) {
-    super(message);
+    super('config', message);
     this.name = 'ForgeConfigError';
   }
 }
 
-/** A forge API call failed for good (after retries, or with a permanent status). */
-export class ForgeApiError extends Error {
+/**
+ * A forge API call failed after the call's own retries. Whether the job is retried follows the status:
+ * no answer, 5xx and 429 are the forge's bad moment (the platform's); any other status is its answer.
+ */
+export class ForgeApiError extends FixJobError {
   readonly status: number;
+  readonly retryable: boolean;
   constructor(message: string, status: number, options?: { cause?: unknown }) {
-    super(message, options);
+    super(message, { ...options, context: { status } });
     this.name = 'ForgeApiError';
     this.status = status;
+    this.retryable = isRetryableStatus(status);
   }
+}
+
+/** A forge status that asking again later may turn into an answer; 0 is no answer at all (the network). */
+export function isRetryableStatus(status: number): boolean {
+  return status === 0 || status >= 500 || status === 429;
 }
 
 /** Short words for a failed forge call a person can act on. */

@@ -1,6 +1,6 @@
 export { openForgeSession, reportModeFor, type ForgeSession, type ForgeSettings } from './session.ts';
 export type { FailureContext, Recovery } from './failure.ts';
-export { ForgeApiError, ForgeConfigError, describeStatus, statusOf } from './errors.ts';
+export { ForgeApiError, ForgeConfigError, describeStatus, isRetryableStatus, statusOf } from './errors.ts';
 export { condenseLog, cleanLog } from './log.ts';
 export { reproductionCommand, type CiStep } from './reproduce.ts';
 export { findFailingStep, logSteps, shellFromLog } from './github/workflow.ts';

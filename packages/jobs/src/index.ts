@@ -13,3 +13,12 @@ export {
   type SignedJobData,
   type SignatureCheck,
 } from './signature.ts';
+export {
+  FixJobError,
+  PermanentError,
+  PlatformError,
+  type ErrorContext,
+  type FixJobErrorOptions,
+  type PermanentKind,
+  type PlatformFault,
+} from './errors.ts';

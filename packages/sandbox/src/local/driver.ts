@@ -50,6 +50,8 @@ interface SandboxMeta {
 
 const ID_PATTERN = /^sbx-[0-9a-f]{16}$/;
 const META_FILE = 'sandbox.json';
+/** Written first by destroy: from then on the sandbox is gone for list(), while its processes are killed. */
+const DESTROYING_FILE = 'destroying';
 
 /**
  * Sandboxes as directories on this host. Each command runs in its own process group, under bubblewrap
@@ -176,6 +178,7 @@ export class LocalDriver implements SandboxDriver {
   async list(selector: Record<string, string> = {}): Promise<SandboxInfo[]> {
     const found: SandboxInfo[] = [];
     for (const meta of await this.readAllMeta()) {
+      if (meta.destroying) continue;
       if (matchesSelector(meta.labels, selector)) {
         found.push({ id: meta.id, labels: meta.labels, createdAt: new Date(meta.createdAt) });
       }
@@ -186,12 +189,18 @@ export class LocalDriver implements SandboxDriver {
   async destroy(id: string): Promise<void> {
     if (!ID_PATTERN.test(id)) throw new SandboxError(`not a local sandbox id: ${JSON.stringify(id)}`);
     const dir = path.join(this.root, id);
+    // Its owner asks the driver whether the sandbox still exists to tell a kill from outside from the
+    // repository's own failure; it must see the sandbox gone before any of its processes dies.
+    await fs.writeFile(path.join(dir, DESTROYING_FILE), '').catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+    });
     await killRecordedGroups(path.join(dir, 'pids'));
     // A reaper (or the sweep in preflight, before set-up is done) knows the sandbox by id alone; its
     // cgroups are named after it.
     const cgroups = detectCgroups(this.cgroupNamespace());
     if (!('unavailable' in cgroups)) await SandboxCgroup.existing(cgroups, id).destroy();
-    await fs.rm(dir, { recursive: true, force: true });
+    // The owner may be destroying it at the same time, or still writing to it until its next command fails.
+    await fs.rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
   }
 
   /**
@@ -213,7 +222,8 @@ export class LocalDriver implements SandboxDriver {
     return `ci-fixer-${createHash('sha256').update(this.root).digest('hex').slice(0, 12)}`;
   }
 
-  private async readAllMeta(): Promise<SandboxMeta[]> {
+  /** Every sandbox's record; the sweep sees those whose destroy began, so a destroy cut short is finished. */
+  private async readAllMeta(): Promise<(SandboxMeta & { destroying: boolean })[]> {
     let entries: string[];
     try {
       entries = await fs.readdir(this.root);
@@ -221,12 +231,16 @@ export class LocalDriver implements SandboxDriver {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw error;
     }
-    const metas: SandboxMeta[] = [];
+    const metas: (SandboxMeta & { destroying: boolean })[] = [];
     for (const entry of entries.filter((name) => ID_PATTERN.test(name))) {
+      const dir = path.join(this.root, entry);
       try {
-        metas.push(
-          JSON.parse(await fs.readFile(path.join(this.root, entry, META_FILE), 'utf8')) as SandboxMeta,
+        const meta = JSON.parse(await fs.readFile(path.join(dir, META_FILE), 'utf8')) as SandboxMeta;
+        const destroying = await fs.access(path.join(dir, DESTROYING_FILE)).then(
+          () => true,
+          () => false,
         );
+        metas.push({ ...meta, destroying });
       } catch {
         // Being created or destroyed right now.
       }
