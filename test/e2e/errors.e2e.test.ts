@@ -7,7 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { LocalDriver } from '@ci-fixer/sandbox';
+import { LocalDriver } from '@ci-fixer/sandbox/local';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createGoRepo, GO_FIXTURES } from '../support/go-repos.ts';
 import { freePort, startApp, waitFor, type RunningApp } from '../support/processes.ts';

@@ -65,7 +65,7 @@ async function main(argv: string[]): Promise<number> {
   });
   const request = buildRequest(target, values, config.CI_FIXER_REPO_HOSTS);
   // Loaded only for a run, so that --help and usage errors answer at once.
-  const [{ fixInSandbox }, { createDriver, expandEgress, passthrough }] = await Promise.all([
+  const [{ fixInSandbox }, { createDriver, expandEgress, passthrough, sandboxLimits }] = await Promise.all([
     import('@ci-fixer/fix-engine'),
     import('@ci-fixer/sandbox'),
   ]);
@@ -93,11 +93,7 @@ async function main(argv: string[]): Promise<number> {
       hostFiles: inherited.files,
       egress,
       commandTimeoutMs: config.SANDBOX_COMMAND_TIMEOUT_SECONDS * 1000,
-      limits: {
-        memoryBytes: config.SANDBOX_MEMORY_MB * 1_048_576,
-        pids: config.SANDBOX_PIDS,
-        diskBytes: config.SANDBOX_DISK_MB * 1_048_576,
-      },
+      limits: sandboxLimits(config),
       patchGuard: config,
       signal: abort.signal,
       onProgress: ({ stage, steps }) => {

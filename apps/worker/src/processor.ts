@@ -10,7 +10,7 @@ import {
   type FixResult,
 } from '@ci-fixer/jobs';
 import type { Logger } from '@ci-fixer/logger';
-import { passthrough, type SandboxDriver } from '@ci-fixer/sandbox';
+import { passthrough, sandboxLimits, type SandboxDriver } from '@ci-fixer/sandbox';
 import { admitJob } from './admission.ts';
 import { forBullMQ, sortFailure } from './failure.ts';
 import type { FinishedRuns } from './finished-runs.ts';
@@ -137,6 +137,7 @@ export function createProcessor({
           log.info('sandbox created', { sandbox: sandbox.id });
         },
         commandTimeoutMs: config.SANDBOX_COMMAND_TIMEOUT_SECONDS * 1000,
+        limits: sandboxLimits(config),
         patchGuard: config,
         signal: abort,
         // A webhook job's recovered command goes with its progress: job data stays as the API signed it.

@@ -4,7 +4,7 @@ import { LABELS, MANAGED_BY, toLabelValue, type Sandbox, type SandboxDriver } fr
 import { dependencyCacheDir } from './cache-env.ts';
 import { isLocalRepoUrl } from './git-env.ts';
 import { runFix, type FixOptions } from './pipeline.ts';
-import { WatchedSandbox } from './sandbox-watch.ts';
+import { sandboxVanished } from './sandbox-watch.ts';
 
 export interface SandboxFixOptions extends Omit<FixOptions, 'sandbox' | 'request'> {
   /** Who owns the sandbox: a worker id, or the CLI's own; a reaper destroys sandboxes of dead owners. */
@@ -63,18 +63,17 @@ export async function fixInSandbox(
     ...(fix.limits ? { limits: fix.limits } : {}),
   });
   onSandbox?.(sandbox, performance.now() - creating);
-  const watched = new WatchedSandbox(sandbox);
   try {
     let result: FixResult;
     try {
-      result = await runFix({ ...fix, sandbox: watched, request });
+      result = await runFix({ ...fix, sandbox, request });
     } catch (error) {
-      const gone = await watched.vanished(driver, error).catch(() => undefined);
-      throw gone ?? watched.fetchRefusal(request.repo.url) ?? error;
+      const gone = await sandboxVanished(driver, sandbox, error).catch(() => undefined);
+      throw gone ?? error;
     }
     // A fix that was verified stands however the sandbox ended after; any other outcome may be the kill's.
     if (result.outcome !== 'fixed') {
-      const gone = await watched.vanished(driver);
+      const gone = await sandboxVanished(driver, sandbox);
       if (gone) throw gone;
     }
     return result;

@@ -2,7 +2,7 @@ import type { FixResult } from '@ci-fixer/jobs';
 import type { ExecResult } from '@ci-fixer/sandbox';
 import { planCommand } from './command/invocations.ts';
 import { toolChecks } from './command/tools.ts';
-import { PlatformError } from './platform-error.ts';
+import { PlatformError } from '@ci-fixer/jobs';
 import { agentStage } from './pipeline/agent.ts';
 import { FixContext, type FixOptions } from './pipeline/context.ts';
 import { diagnoseFailure, withProbes } from './pipeline/diagnosis.ts';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Config } from '@ci-fixer/config';
-import type { SandboxDriver } from './types.ts';
+import type { SandboxDriver, SandboxLimits } from './types.ts';
 import { defaultLocalRoot } from './local/root.ts';
 
 /**
@@ -15,11 +15,7 @@ export async function createDriver(config: Config, deployment: string): Promise<
       return new LocalDriver({
         root: path.join(config.SANDBOX_LOCAL_ROOT ?? defaultLocalRoot(), deployment),
         isolation: config.SANDBOX_ISOLATION,
-        limits: {
-          memoryBytes: config.SANDBOX_MEMORY_MB * 1_048_576,
-          pids: config.SANDBOX_PIDS,
-          diskBytes: config.SANDBOX_DISK_MB * 1_048_576,
-        },
+        limits: sandboxLimits(config),
         defaultTimeoutMs: config.SANDBOX_COMMAND_TIMEOUT_SECONDS * 1000,
         defaultMaxOutputBytes: config.SANDBOX_MAX_OUTPUT_BYTES,
       });
@@ -30,12 +26,7 @@ export async function createDriver(config: Config, deployment: string): Promise<
         image: config.SANDBOX_IMAGE,
         ...(config.SANDBOX_EGRESS_DIR ? { egressDir: config.SANDBOX_EGRESS_DIR } : {}),
         user: config.SANDBOX_USER,
-        limits: {
-          cpus: config.SANDBOX_CPUS,
-          memoryBytes: config.SANDBOX_MEMORY_MB * 1_048_576,
-          pids: config.SANDBOX_PIDS,
-          diskBytes: config.SANDBOX_DISK_MB * 1_048_576,
-        },
+        limits: { cpus: config.SANDBOX_CPUS, ...sandboxLimits(config) },
         defaultTimeoutMs: config.SANDBOX_COMMAND_TIMEOUT_SECONDS * 1000,
         defaultMaxOutputBytes: config.SANDBOX_MAX_OUTPUT_BYTES,
       });
@@ -68,4 +59,16 @@ export async function createDriver(config: Config, deployment: string): Promise<
       });
     }
   }
+}
+
+/**
+ * The memory, pids and disk limits SANDBOX_* configure, as the driver applies them and the fix engine names
+ * them in kill reasons: one mapping, so that a reason never quotes a size the sandbox did not have.
+ */
+export function sandboxLimits(config: Config): SandboxLimits {
+  return {
+    memoryBytes: config.SANDBOX_MEMORY_MB * 1_048_576,
+    pids: config.SANDBOX_PIDS,
+    diskBytes: config.SANDBOX_DISK_MB * 1_048_576,
+  };
 }

@@ -7,6 +7,6 @@ export { LABELS, MANAGED_BY, toLabelValue, matchesSelector } from './labels.ts';
 export { OutputBuffer } from './output-buffer.ts';
 export { reapOrphans, type ReapOptions, type ReapReport } from './reaper.ts';
 export { defaultLocalRoot } from './local/root.ts';
-export { createDriver } from './factory.ts';
+export { createDriver, sandboxLimits } from './factory.ts';
 export { pickEnv, passthrough } from './env.ts';
 export { discoverRegistryEgress, expandEgress } from './egress/registries.ts';

@@ -3,7 +3,7 @@ import type { ExecResult, Sandbox } from '@ci-fixer/sandbox';
 import { cacheEnvironment } from '../cache-env.ts';
 import { gitProtocolEnv } from '../git-env.ts';
 import { sandboxEndedFromOutside } from '../kill-reason.ts';
-import { PlatformError } from '../platform-error.ts';
+import { PlatformError } from '@ci-fixer/jobs';
 
 const LOG_TAIL_CHARS = 4000;
 
@@ -86,12 +86,7 @@ export class StepRunner {
     { record = true, env = {}, cwd }: { record?: boolean; env?: Record<string, string>; cwd?: string } = {},
   ): Promise<ExecResult> {
     const result = await this.exec(argv, { record, env, cwd: cwd ?? '' });
-    if (result.exitCode !== 0) {
-      const detail = (result.stderr || result.stdout).trim().split('\n').slice(-5).join('\n');
-      throw new PlatformError(
-        `${what} failed (exit ${result.exitCode}${result.timedOut ? ', timed out' : ''}): ${detail}`,
-      );
-    }
+    if (result.exitCode !== 0) throw stepFailure(what, result);
     return result;
   }
 
@@ -112,4 +107,12 @@ export class StepRunner {
   private async report(): Promise<void> {
     await this.options.onProgress?.({ stage: this.stage, steps: [...this.steps] });
   }
+}
+
+/** A platform step (git, the sandbox's own tools) that failed: retried, with the end of its output. */
+export function stepFailure(what: string, result: ExecResult): PlatformError {
+  const detail = (result.stderr || result.stdout).trim().split('\n').slice(-5).join('\n');
+  return new PlatformError(
+    `${what} failed (exit ${result.exitCode}${result.timedOut ? ', timed out' : ''}): ${detail}`,
+  );
 }

@@ -1,8 +1,9 @@
 import type { FixRequest } from '@ci-fixer/jobs';
 import type { Sandbox } from '@ci-fixer/sandbox';
 import { gitProtocolEnv } from '../git-env.ts';
+import { fetchRefusal } from '../repo-access.ts';
 import { WorkTree } from '../work-tree.ts';
-import type { StepRunner } from './steps.ts';
+import { stepFailure, type StepRunner } from './steps.ts';
 
 // Dependencies, caches and build droppings in the workspace must never show up in a patch.
 const EXCLUDES = [
@@ -39,11 +40,12 @@ export async function checkOut(
       })
     : undefined;
   if (!shallow || shallow.exitCode !== 0) {
-    await steps.must(
+    const full = await steps.exec(
       ['git', 'fetch', '-q', '--no-tags', '--', url, '+refs/heads/*:refs/remotes/origin/*'],
-      `cannot fetch ${url}`,
-      { env: auth },
+      { env: auth, cwd: '' },
     );
+    // A repository that is missing or refuses us is the user's to fix (not retried); a host that is down is not.
+    if (full.exitCode !== 0) throw fetchRefusal(url, full) ?? stepFailure(`cannot fetch ${url}`, full);
   }
   const target = shallow?.exitCode === 0 ? 'FETCH_HEAD' : (sha ?? `origin/${ref ?? 'HEAD'}`);
   await steps.must(['git', 'checkout', '-q', '--detach', target], `cannot check out ${sha ?? ref ?? 'HEAD'}`);
