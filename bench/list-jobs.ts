@@ -13,7 +13,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
-import { QUEUE_NAME, QUEUE_PREFIX } from '@ci-fixer/jobs';
+import { QUEUE_NAME, QUEUE_PREFIX } from '@ci-fixer/queue';
 import { SUMMARY_FIELD } from '../apps/api/src/fix-queue.ts';
 import { freePort, startApp, waitFor } from '../test/support/processes.ts';
 import { startTestRedis } from '../test/support/redis.ts';

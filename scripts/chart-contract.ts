@@ -14,7 +14,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ENV_NAMES, envSchema, isSecretEnvName, type EnvName } from '@ci-fixer/config';
-import { QUEUE_NAME, QUEUE_PREFIX, backlogKeys } from '@ci-fixer/jobs';
+import { QUEUE_NAME, QUEUE_PREFIX, backlogKeys } from '@ci-fixer/queue';
 import { LABELS, MANAGED_BY } from '@ci-fixer/sandbox';
 import { DASHBOARD_PATH } from '../apps/api/src/dashboard.ts';
 import { HEALTH_PATHS } from '../apps/api/src/health.ts';
@@ -335,7 +335,7 @@ export function chartContractFiles(): Record<string, string> {
       env: envEntries(),
     }),
     'files/queue.json': json({
-      generatedBy: 'scripts/chart-contract.ts from packages/jobs (pnpm chart:contract); do not edit',
+      generatedBy: 'scripts/chart-contract.ts from packages/queue (pnpm chart:contract); do not edit',
       prefix: QUEUE_PREFIX,
       name: QUEUE_NAME,
       backlogKeys,

@@ -6,7 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import os from 'node:os';
-import { heartbeatKey } from '../packages/jobs/src/queue.ts';
+import { heartbeatKey } from '../packages/queue/src/queue.ts';
 
 // Images install only the worker's dependencies (pnpm --filter), so resolve ioredis from the worker package.
 const { Redis } = createRequire(new URL('../apps/worker/package.json', import.meta.url))(

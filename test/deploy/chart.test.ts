@@ -1,6 +1,6 @@
 /**
  * The Helm chart against the code: env names, ports, health routes, queue keys, RBAC rules and shutdown
- * timing all come from the code (packages/config, packages/jobs, apps/api) or from the shared rules file,
+ * timing all come from the code (packages/config, packages/queue, apps/api) or from the shared rules file,
  * and every check renders the chart with the real helm binary.
  */
 import { readFileSync } from 'node:fs';
@@ -8,7 +8,7 @@ import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
 import { ENV_NAMES, isSecretEnvName, loadConfig } from '@ci-fixer/config';
-import { backlogKeys } from '@ci-fixer/jobs';
+import { backlogKeys } from '@ci-fixer/queue';
 import { HEALTH_PATHS } from '../../apps/api/src/health.ts';
 import { buildJob, NETWORK_LABEL, type NetworkMode } from '../../packages/sandbox/src/kubernetes/job-spec.ts';
 import {

@@ -12,15 +12,8 @@ import { QueueEvents, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '@ci-fixer/config';
-import {
-  FIX_COMMIT_TRAILER,
-  finishedRunKey,
-  QUEUE_NAME,
-  QUEUE_PREFIX,
-  type FixJobData,
-  type FixResult,
-  type JobProgress,
-} from '@ci-fixer/jobs';
+import { FIX_COMMIT_TRAILER, type FixJobData, type FixResult, type JobProgress } from '@ci-fixer/contract';
+import { finishedRunKey, QUEUE_NAME, QUEUE_PREFIX } from '@ci-fixer/queue';
 import { createLogger } from '@ci-fixer/logger';
 import { expandEgress } from '@ci-fixer/sandbox';
 import { LocalDriver } from '@ci-fixer/sandbox/local';

@@ -11,7 +11,7 @@ import { QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '@ci-fixer/config';
-import { QUEUE_NAME, QUEUE_PREFIX } from '@ci-fixer/jobs';
+import { QUEUE_NAME, QUEUE_PREFIX } from '@ci-fixer/queue';
 import { startApi, type RunningApi } from '../../apps/api/src/server.ts';
 import { startWorker, type RunningWorker } from '../../apps/worker/src/worker.ts';
 import { captureLogger } from '../support/logger.ts';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Queue, type Job, type JobsOptions, type QueueOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { signJobData, type FixJobData } from '@ci-fixer/jobs';
+import { signJobData, type FixJobData } from '@ci-fixer/contract';
 import { LIMITS_PREFIX } from './limits.ts';
 
 /** The job-hash field that holds what the job list shows of the request (see job-list.ts). */

@@ -1,7 +1,8 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { OUTCOMES, STAGES, cancelKey, type FixJobData, type JobStatus, type Stage } from '@ci-fixer/jobs';
+import { OUTCOMES, STAGES, type FixJobData, type JobStatus, type Stage } from '@ci-fixer/contract';
+import { cancelKey } from '@ci-fixer/queue';
 import { redact } from '@ci-fixer/logger';
 import { SUMMARY_FIELD } from './fix-queue.ts';
 import { statusFrom } from './job-view.ts';

@@ -1,12 +1,12 @@
 import type { Job, JobState } from 'bullmq';
 import {
-  CANCELLED_REASON,
   type FixJobData,
   type FixResult,
   type JobProgress,
   type JobStatus,
   type Outcome,
-} from '@ci-fixer/jobs';
+} from '@ci-fixer/contract';
+import { CANCELLED_REASON } from '@ci-fixer/queue';
 import { redact } from '@ci-fixer/logger';
 import type { JobSummary } from './job-list.ts';
 

@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import type { Config } from '@ci-fixer/config';
-import { QUEUE_NAME, QUEUE_PREFIX, fixJobOptions } from '@ci-fixer/jobs';
+import { QUEUE_NAME, QUEUE_PREFIX, fixJobOptions } from '@ci-fixer/queue';
 import type { Logger } from '@ci-fixer/logger';
 import { createApp } from './app.ts';
 import { FixQueue } from './fix-queue.ts';

@@ -6,7 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Worker } from 'bullmq';
-import { QUEUE_NAME, QUEUE_PREFIX } from '@ci-fixer/jobs';
+import { QUEUE_NAME, QUEUE_PREFIX } from '@ci-fixer/queue';
 import { startTestRedis, type TestRedis } from '../../../test/support/redis.ts';
 import { SUMMARY_FIELD } from '../src/fix-queue.ts';
 import {

@@ -19,7 +19,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { QUEUE_NAME, QUEUE_PREFIX } from '@ci-fixer/jobs';
+import { QUEUE_NAME, QUEUE_PREFIX } from '@ci-fixer/queue';
 import { freePort, startApp, waitFor, type RunningApp } from '../../../test/support/processes.ts';
 import { startTestRedis, type TestRedis } from '../../../test/support/redis.ts';
 import { failedWorkflowRun, gitlabPipeline, type Json } from './webhooks-harness.ts';

@@ -4,7 +4,8 @@
  */
 import { Queue, QueueEvents, Worker, type Job } from 'bullmq';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { QUEUE_PREFIX, type FixJobData, type FixResult } from '@ci-fixer/jobs';
+import { type FixJobData, type FixResult } from '@ci-fixer/contract';
+import { QUEUE_PREFIX } from '@ci-fixer/queue';
 import { addSecretValues, REDACTED } from '@ci-fixer/logger';
 import { startTestRedis, type TestRedis } from '../../../test/support/redis.ts';
 import { toJobView } from '../src/job-view.ts';

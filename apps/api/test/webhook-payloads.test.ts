@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { QUEUE_PREFIX } from '@ci-fixer/jobs';
+import { QUEUE_PREFIX } from '@ci-fixer/queue';
 import { freePort, waitFor } from '../../../test/support/processes.ts';
 import {
   API_TOKEN,

@@ -5,7 +5,7 @@ import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { Redis } from 'ioredis';
 import { loadConfig } from '@ci-fixer/config';
-import { QUEUE_NAME, QUEUE_PREFIX } from '@ci-fixer/jobs';
+import { QUEUE_NAME, QUEUE_PREFIX } from '@ci-fixer/queue';
 import { createLogger } from '@ci-fixer/logger';
 import { createApp } from '../src/app.ts';
 import { FixQueue } from '../src/fix-queue.ts';

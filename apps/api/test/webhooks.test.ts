@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { COMMAND_FROM_SOURCE } from '@ci-fixer/jobs';
+import { COMMAND_FROM_SOURCE } from '@ci-fixer/contract';
 import { verifyGitHubSignature } from '../src/webhooks/github.ts';
 import {
   API_TOKEN,

@@ -1,7 +1,13 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { checkRepoUrl, fixRequestSchema, type FixRequest, type FixResult, type Stage } from '@ci-fixer/jobs';
+import {
+  checkRepoUrl,
+  fixRequestSchema,
+  type FixRequest,
+  type FixResult,
+  type Stage,
+} from '@ci-fixer/contract';
 import { loadConfig, ConfigError } from '@ci-fixer/config';
 
 const USAGE = `Usage: ci-fixer fix <path-or-url> --command "<cmd>" [--ref <branch>] [--sha <commit>] [--driver <name>] [--json] [--verbose]

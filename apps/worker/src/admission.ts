@@ -6,7 +6,7 @@ import {
   PermanentError,
   verifyJobData,
   type FixJobData,
-} from '@ci-fixer/jobs';
+} from '@ci-fixer/contract';
 
 /**
  * The worker trusts nothing in job data: whoever can write to Redis can change a waiting job. A job runs

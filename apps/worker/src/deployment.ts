@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Config } from '@ci-fixer/config';
-import { QUEUE_PREFIX } from '@ci-fixer/jobs';
+import { QUEUE_PREFIX } from '@ci-fixer/queue';
 
 /**
  * The deployment this worker belongs to: CI_FIXER_DEPLOYMENT, or a name derived from the Redis it shares

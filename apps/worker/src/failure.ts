@@ -1,13 +1,13 @@
 import { UnrecoverableError } from 'bullmq';
 import { ConfigError } from '@ci-fixer/config';
 import { describeStatus, isRetryableStatus, statusOf } from '@ci-fixer/forge';
-import { FixJobError, PermanentError, PlatformError } from '@ci-fixer/jobs';
+import { FixJobError, PermanentError, PlatformError } from '@ci-fixer/contract';
 import { SandboxError } from '@ci-fixer/sandbox';
 
 export type SortedFailure = PlatformError | PermanentError;
 
 /**
- * Any error a job's attempt ended with, as one of the two kinds that decide retries (@ci-fixer/jobs
+ * Any error a job's attempt ended with, as one of the two kinds that decide retries (@ci-fixer/contract
  * errors.ts). Errors of code we do not own are sorted here: a forge status (ForgeApiError or Octokit's) by
  * the forge retry rule, a sandbox driver's error as the platform's, a refused setting as permanent; the rest
  * is retried as unexpected.

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
-import { finishedRunKey, signRecord, verifyRecord, type FixResult } from '@ci-fixer/jobs';
+import { signRecord, verifyRecord, type FixResult } from '@ci-fixer/contract';
+import { finishedRunKey } from '@ci-fixer/queue';
 
 /**
  * How far an earlier delivery of a job got: its fix ended (`fixed` here means the fix stage is over,

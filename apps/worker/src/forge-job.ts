@@ -13,7 +13,7 @@ import {
   type FixRequest,
   type FixResult,
   type ForgeSource,
-} from '@ci-fixer/jobs';
+} from '@ci-fixer/contract';
 import type { Logger } from '@ci-fixer/logger';
 import { step } from './failure.ts';
 import type { WorkerMetrics } from './metrics.ts';

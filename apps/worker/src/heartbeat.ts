@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
-import { heartbeatKey } from '@ci-fixer/jobs';
+import { heartbeatKey } from '@ci-fixer/queue';
 
 /**
  * This worker's lease in Redis (a key with a TTL, renewed every TTL/3), and its judgement of other workers'

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { FixResult } from '@ci-fixer/jobs';
+import type { FixResult } from '@ci-fixer/contract';
 
 export interface WorkerMetrics {
   registry: Registry;

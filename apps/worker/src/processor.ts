@@ -2,13 +2,8 @@ import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '@ci-fixer/config';
 import { fixInSandbox } from '@ci-fixer/fix-engine';
-import {
-  CANCELLED_REASON,
-  isCancellationRequested,
-  PermanentError,
-  type FixJobData,
-  type FixResult,
-} from '@ci-fixer/jobs';
+import { PermanentError, type FixJobData, type FixResult } from '@ci-fixer/contract';
+import { CANCELLED_REASON, isCancellationRequested } from '@ci-fixer/queue';
 import type { Logger } from '@ci-fixer/logger';
 import { passthrough, sandboxLimits, type SandboxDriver } from '@ci-fixer/sandbox';
 import { admitJob } from './admission.ts';

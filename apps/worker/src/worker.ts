@@ -3,14 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Config } from '@ci-fixer/config';
-import {
-  CANCELLED_REASON,
-  QUEUE_NAME,
-  QUEUE_PREFIX,
-  subscribeToCancellations,
-  type FixJobData,
-  type FixResult,
-} from '@ci-fixer/jobs';
+import { type FixJobData, type FixResult } from '@ci-fixer/contract';
+import { CANCELLED_REASON, QUEUE_NAME, QUEUE_PREFIX, subscribeToCancellations } from '@ci-fixer/queue';
 import type { Logger } from '@ci-fixer/logger';
 import {
   createDriver,

@@ -7,7 +7,7 @@ import { UnrecoverableError } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '@ci-fixer/config';
 import { openForgeSession, type ForgeSettings } from '@ci-fixer/forge';
-import { PermanentError, PlatformError, type ForgeSource } from '@ci-fixer/jobs';
+import { PermanentError, PlatformError, type ForgeSource } from '@ci-fixer/contract';
 import { ForgeStandin } from '../../../test/support/forge-standin/server.ts';
 import { forBullMQ, sortFailure, step } from '../src/failure.ts';
 

@@ -4,7 +4,8 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { finishedRunKey, type FixResult } from '@ci-fixer/jobs';
+import { type FixResult } from '@ci-fixer/contract';
+import { finishedRunKey } from '@ci-fixer/queue';
 import { startTestRedis, type TestRedis } from '../../../test/support/redis.ts';
 import { FinishedRuns } from '../src/finished-runs.ts';
 

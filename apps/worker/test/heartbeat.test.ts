@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { heartbeatKey } from '@ci-fixer/jobs';
+import { heartbeatKey } from '@ci-fixer/queue';
 import { waitFor } from '../../../test/support/processes.ts';
 import { startTestRedis, type TestRedis } from '../../../test/support/redis.ts';
 import { Heartbeat } from '../src/heartbeat.ts';

@@ -5,15 +5,8 @@ import { Queue, QueueEvents, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '@ci-fixer/config';
-import {
-  QUEUE_NAME,
-  QUEUE_PREFIX,
-  fixJobOptions,
-  requestCancellation,
-  type FixJobData,
-  type FixResult,
-  type JobProgress,
-} from '@ci-fixer/jobs';
+import { type FixJobData, type FixResult, type JobProgress } from '@ci-fixer/contract';
+import { QUEUE_NAME, QUEUE_PREFIX, fixJobOptions, requestCancellation } from '@ci-fixer/queue';
 import {
   createFixtureRepo,
   FIXTURES,

@@ -1,4 +1,4 @@
-import type { FindingCategory, Outcome } from '@ci-fixer/jobs';
+import type { FindingCategory, Outcome } from '@ci-fixer/contract';
 import type { SandboxLimits } from '@ci-fixer/sandbox';
 
 /**

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { FixResult } from '@ci-fixer/jobs';
+import type { FixResult } from '@ci-fixer/contract';
 import { expandEgress, LABELS, MANAGED_BY, passthrough, type SandboxDriver } from '@ci-fixer/sandbox';
 import { LocalDriver } from '@ci-fixer/sandbox/local';
 import type { CorpusCase } from '../corpus/cases.ts';

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { CASES, CHECK_CLASSES, type CorpusCase } from '../corpus/cases.ts';
 import { buildCase } from '../corpus/build.ts';
 import { runCase, type CaseResult } from './run-case.ts';
-import { OUTCOMES } from '@ci-fixer/jobs';
+import { OUTCOMES } from '@ci-fixer/contract';
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '../../..');
 const args = process.argv.slice(2).filter((arg) => arg !== '--');

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import type { FixRequest, FixResult } from '@ci-fixer/jobs';
+import type { FixRequest, FixResult } from '@ci-fixer/contract';
 import { LABELS, MANAGED_BY, toLabelValue, type Sandbox, type SandboxDriver } from '@ci-fixer/sandbox';
 import { dependencyCacheDir } from './cache-env.ts';
 import { isLocalRepoUrl } from './git-env.ts';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Sandbox } from '@ci-fixer/sandbox';
-import { PlatformError } from '@ci-fixer/jobs';
+import { PlatformError } from '@ci-fixer/contract';
 import { detectToolchains, type Ecosystem, type Toolchain } from './toolchain.ts';
 
 /**

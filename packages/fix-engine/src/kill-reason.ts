@@ -1,6 +1,6 @@
 import { constants } from 'node:os';
 import type { ExecResult, Sandbox, SandboxLimits } from '@ci-fixer/sandbox';
-import { PlatformError } from '@ci-fixer/jobs';
+import { PlatformError } from '@ci-fixer/contract';
 
 /** The limits a command ran under, for reasons that name the one it hit. Unknown sizes are left out. */
 export interface CommandLimits extends SandboxLimits {

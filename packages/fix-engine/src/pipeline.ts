@@ -1,8 +1,8 @@
-import type { FixResult } from '@ci-fixer/jobs';
+import type { FixResult } from '@ci-fixer/contract';
 import type { ExecResult } from '@ci-fixer/sandbox';
 import { planCommand } from './command/invocations.ts';
 import { toolChecks } from './command/tools.ts';
-import { PlatformError } from '@ci-fixer/jobs';
+import { PlatformError } from '@ci-fixer/contract';
 import { agentStage } from './pipeline/agent.ts';
 import { FixContext, type FixOptions } from './pipeline/context.ts';
 import { diagnoseFailure, withProbes } from './pipeline/diagnosis.ts';

@@ -1,4 +1,4 @@
-import { PermanentError } from '@ci-fixer/jobs';
+import { PermanentError } from '@ci-fixer/contract';
 import type { ExecResult } from '@ci-fixer/sandbox';
 
 // What git prints when the repository is not there, or not there for these credentials; network faults,

@@ -1,4 +1,4 @@
-import { PlatformError } from '@ci-fixer/jobs';
+import { PlatformError } from '@ci-fixer/contract';
 import type { Sandbox, SandboxDriver } from '@ci-fixer/sandbox';
 
 /**

@@ -7,7 +7,7 @@ import type { SandboxLimits } from '@ci-fixer/sandbox';
 import { LocalDriver } from '@ci-fixer/sandbox/local';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fixInSandbox } from '../src/fix-in-sandbox.ts';
-import { PlatformError } from '@ci-fixer/jobs';
+import { PlatformError } from '@ci-fixer/contract';
 
 // Commands that hit a limit of their own sandbox, and a sandbox ended from outside, through the real
 // pipeline in real LocalDriver sandboxes (cgroups and rlimits of this machine) on real git repositories.

@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { PermanentError } from '@ci-fixer/jobs';
+import { PermanentError } from '@ci-fixer/contract';
 import type { ExecResult } from '@ci-fixer/sandbox';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { fetchRefusal } from '../src/repo-access.ts';

@@ -1,4 +1,4 @@
-import { FixJobError, PermanentError } from '@ci-fixer/jobs';
+import { FixJobError, PermanentError } from '@ci-fixer/contract';
 
 /** The forge cannot be used as configured (no credentials, no installation): retrying will not help. */
 export class ForgeConfigError extends PermanentError {

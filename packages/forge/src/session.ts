@@ -1,4 +1,4 @@
-import type { FixResult, ForgeReport, ForgeSource, ReportMode } from '@ci-fixer/jobs';
+import type { FixResult, ForgeReport, ForgeSource, ReportMode } from '@ci-fixer/contract';
 import { ForgeConfigError } from './errors.ts';
 import type { FailureContext, Recovery } from './failure.ts';
 import { basicAuthHeader, connectGitHub, type GitHubSettings } from './github/client.ts';

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { BatchV1Api, CoreV1Api, NodeV1Api, type V1Job } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { heartbeatKey } from '@ci-fixer/jobs';
+import { heartbeatKey } from '@ci-fixer/queue';
 import { LABELS, MANAGED_BY, reapOrphans, type Sandbox } from '../src/index.ts';
 import { type KubernetesDriver } from '../src/kubernetes/index.ts';
 import { buildJob } from '../src/kubernetes/job-spec.ts';

@@ -4,14 +4,13 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import {
   JOB_STATUSES,
-  cancelKey,
   checkRepoUrl,
   dedupeKey,
   fixRequestSchema,
-  requestCancellation,
   type FixJobData,
   type RepoPolicy,
-} from '@ci-fixer/jobs';
+} from '@ci-fixer/contract';
+import { cancelKey, requestCancellation } from '@ci-fixer/queue';
 import { QueueQuotaExceeded, type FixQueue } from '../fix-queue.ts';
 import { JobLister } from '../job-list.ts';
 import { toJobView, type JobView } from '../job-view.ts';

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
-import { QUEUE_PREFIX, type Forge } from '@ci-fixer/jobs';
+import { type Forge } from '@ci-fixer/contract';
+import { QUEUE_PREFIX } from '@ci-fixer/queue';
 import { guardSubject, type Candidate } from './policy.ts';
 
 /**

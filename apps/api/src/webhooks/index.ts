@@ -13,7 +13,7 @@ import {
   type FixJobData,
   type Forge,
   type RepoPolicy,
-} from '@ci-fixer/jobs';
+} from '@ci-fixer/contract';
 import type { Logger } from '@ci-fixer/logger';
 import { safeEqual } from '../auth.ts';
 import { QueueQuotaExceeded, type FixQueue } from '../fix-queue.ts';

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { FIX_BRANCH_PREFIX, FIX_COMMIT_TRAILER, type ForgeSource } from '@ci-fixer/jobs';
+import { FIX_BRANCH_PREFIX, FIX_COMMIT_TRAILER, type ForgeSource } from '@ci-fixer/contract';
 
 /** Which failed runs ci-fixer acts on, from FORGE_* settings. */
 export interface IntakePolicy {

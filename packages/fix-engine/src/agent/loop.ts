@@ -1,6 +1,6 @@
 import OpenAI from 'openai';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
-import type { AgentUsage, Diagnosis, FixRequest } from '@ci-fixer/jobs';
+import type { AgentUsage, Diagnosis, FixRequest } from '@ci-fixer/contract';
 import {
   editFile,
   formatResult,

@@ -1,4 +1,4 @@
-import type { Diagnosis, Finding } from '@ci-fixer/jobs';
+import type { Diagnosis, Finding } from '@ci-fixer/contract';
 import type { ExecResult } from '@ci-fixer/sandbox';
 import { fileIn, type ParseContext } from '../diagnose/context.ts';
 import { stripAnsi } from '../diagnose/paths.ts';

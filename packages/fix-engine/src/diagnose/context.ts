@@ -1,4 +1,4 @@
-import type { Finding } from '@ci-fixer/jobs';
+import type { Finding } from '@ci-fixer/contract';
 import { repoRelative } from './paths.ts';
 
 /** What a parser knows besides the output: where the command ran, to turn printed paths into repo paths. */

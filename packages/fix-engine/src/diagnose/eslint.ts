@@ -1,4 +1,4 @@
-import type { Finding } from '@ci-fixer/jobs';
+import type { Finding } from '@ci-fixer/contract';
 import { fileIn, type ParseContext } from './context.ts';
 
 // ESLint's default "stylish" formatter: a file path on its own line, then one indented line per problem:

@@ -1,4 +1,4 @@
-import type { Finding } from '@ci-fixer/jobs';
+import type { Finding } from '@ci-fixer/contract';
 import { dedupe, fileIn, type ParseContext } from './context.ts';
 
 // The go command groups compiler errors under `# package`, and (in `go test`) vet findings under

@@ -1,4 +1,4 @@
-import type { Diagnosis, Finding } from '@ci-fixer/jobs';
+import type { Diagnosis, Finding } from '@ci-fixer/contract';
 import type { ParseContext, Parser } from './context.ts';
 import { parseEslint } from './eslint.ts';
 import { parseGo } from './go.ts';

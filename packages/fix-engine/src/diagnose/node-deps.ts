@@ -1,4 +1,4 @@
-import type { Finding } from '@ci-fixer/jobs';
+import type { Finding } from '@ci-fixer/contract';
 import { dedupe, fileIn, type ParseContext } from './context.ts';
 
 // npm prints `npm error` (npm 10+) or `npm ERR!` (older) before every line of an error.

@@ -1,4 +1,4 @@
-import type { Finding } from '@ci-fixer/jobs';
+import type { Finding } from '@ci-fixer/contract';
 import { dedupe, fileIn, type ParseContext } from './context.ts';
 
 // Node's test runner, spec reporter (its default): after `✖ failing tests:` each failure is

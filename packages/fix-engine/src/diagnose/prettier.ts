@@ -1,4 +1,4 @@
-import type { Finding } from '@ci-fixer/jobs';
+import type { Finding } from '@ci-fixer/contract';
 import { fileIn, type ParseContext } from './context.ts';
 
 // `prettier --check` lists each unformatted file as `[warn] path`, then a summary line that also starts

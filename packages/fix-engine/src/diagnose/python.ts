@@ -1,4 +1,4 @@
-import type { Finding } from '@ci-fixer/jobs';
+import type { Finding } from '@ci-fixer/contract';
 import { dedupe, fileIn, type ParseContext } from './context.ts';
 
 // pytest's short summary: `FAILED tests/test_x.py::test_add - assert 2 == 3` and `ERROR tests/test_x.py`;

@@ -1,4 +1,4 @@
-import type { Finding } from '@ci-fixer/jobs';
+import type { Finding } from '@ci-fixer/contract';
 import { dedupe, fileIn, type ParseContext } from './context.ts';
 
 // Vitest: ` FAIL  test/sum.test.js > sum > adds` then the error and ` ❯ test/sum.test.js:5:17`; a file that

@@ -1,4 +1,4 @@
-import type { Finding } from '@ci-fixer/jobs';
+import type { Finding } from '@ci-fixer/contract';
 import { fileIn, type ParseContext } from './context.ts';
 
 // tsc prints `file(line,col): error TS1234: message` plainly, and `file:line:col - error TS1234: message`

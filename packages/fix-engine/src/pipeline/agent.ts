@@ -1,4 +1,4 @@
-import type { Diagnosis, FixResult } from '@ci-fixer/jobs';
+import type { Diagnosis, FixResult } from '@ci-fixer/contract';
 import type { ExecResult } from '@ci-fixer/sandbox';
 import { runAgent } from '../agent/loop.ts';
 import { changedSince } from '../work-tree.ts';

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { AgentUsage, Diagnosis, FixRequest, FixResult, JobProgress, Outcome } from '@ci-fixer/jobs';
+import type { AgentUsage, Diagnosis, FixRequest, FixResult, JobProgress, Outcome } from '@ci-fixer/contract';
 import type { ExecResult, Sandbox, SandboxLimits } from '@ci-fixer/sandbox';
 import type { AgentOptions } from '../agent/loop.ts';
 import type { CommandPlan } from '../command/invocations.ts';

@@ -1,4 +1,4 @@
-import type { Diagnosis } from '@ci-fixer/jobs';
+import type { Diagnosis } from '@ci-fixer/contract';
 import type { ExecResult } from '@ci-fixer/sandbox';
 import { askTools } from '../command/probes.ts';
 import { diagnose } from '../diagnose/index.ts';

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { Diagnosis } from '@ci-fixer/jobs';
+import type { Diagnosis } from '@ci-fixer/contract';
 import type { ExecResult } from '@ci-fixer/sandbox';
 import { ecosystemsOf, flagsFor } from '../command/tools.ts';
 import { installArgv, toolchainsToInstall } from '../install-plan.ts';

@@ -1,9 +1,9 @@
-import type { JobProgress, Stage, Step } from '@ci-fixer/jobs';
+import type { JobProgress, Stage, Step } from '@ci-fixer/contract';
 import type { ExecResult, Sandbox } from '@ci-fixer/sandbox';
 import { cacheEnvironment } from '../cache-env.ts';
 import { gitProtocolEnv } from '../git-env.ts';
 import { sandboxEndedFromOutside } from '../kill-reason.ts';
-import { PlatformError } from '@ci-fixer/jobs';
+import { PlatformError } from '@ci-fixer/contract';
 
 const LOG_TAIL_CHARS = 4000;
 

@@ -1,4 +1,4 @@
-import type { Diagnosis, FixResult } from '@ci-fixer/jobs';
+import type { Diagnosis, FixResult } from '@ci-fixer/contract';
 import type { ExecResult } from '@ci-fixer/sandbox';
 import * as patchGuard from '../patch-guard.ts';
 import type { FixContext } from './context.ts';

@@ -1,4 +1,4 @@
-import type { FixRequest } from '@ci-fixer/jobs';
+import type { FixRequest } from '@ci-fixer/contract';
 import type { Sandbox } from '@ci-fixer/sandbox';
 import { gitProtocolEnv } from '../git-env.ts';
 import { fetchRefusal } from '../repo-access.ts';

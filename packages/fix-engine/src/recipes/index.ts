@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { Diagnosis, Finding } from '@ci-fixer/jobs';
+import type { Diagnosis, Finding } from '@ci-fixer/contract';
 import type { Recipe } from './types.ts';
 
 export type { Recipe } from './types.ts';

@@ -1,4 +1,4 @@
-import type { Diagnosis } from '@ci-fixer/jobs';
+import type { Diagnosis } from '@ci-fixer/contract';
 
 /**
  * A deterministic fix: a precondition on the diagnosis, the files it claims, and the argv that fixes them.

@@ -1,5 +1,5 @@
 import type { Octokit } from '@octokit/rest';
-import type { ForgeSource } from '@ci-fixer/jobs';
+import type { ForgeSource } from '@ci-fixer/contract';
 import { unrecoverable, type Recovery } from '../failure.ts';
 import { condenseLog } from '../log.ts';
 import { reproductionCommand } from '../reproduce.ts';

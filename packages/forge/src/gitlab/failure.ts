@@ -1,4 +1,4 @@
-import type { ForgeSource } from '@ci-fixer/jobs';
+import type { ForgeSource } from '@ci-fixer/contract';
 import { unrecoverable, type Recovery } from '../failure.ts';
 import { condenseLog } from '../log.ts';
 import { reproductionCommand } from '../reproduce.ts';

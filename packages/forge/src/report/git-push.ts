@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { FIX_COMMIT_TRAILER } from '@ci-fixer/jobs';
+import { FIX_COMMIT_TRAILER } from '@ci-fixer/contract';
 import { redactText } from '@ci-fixer/logger';
 
 export interface PushRequest {

@@ -1,4 +1,4 @@
-import { FIX_BRANCH_PREFIX, type ForgeReport, type ReportMode } from '@ci-fixer/jobs';
+import { FIX_BRANCH_PREFIX, type ForgeReport, type ReportMode } from '@ci-fixer/contract';
 import { describeStatus, statusOf } from '../errors.ts';
 import type { ReportInput } from './render.ts';
 

@@ -1,4 +1,4 @@
-import type { FixResult, ForgeSource, Outcome } from '@ci-fixer/jobs';
+import type { FixResult, ForgeSource, Outcome } from '@ci-fixer/contract';
 import type { FailureContext } from '../failure.ts';
 
 export interface ReportInput {

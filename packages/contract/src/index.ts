@@ -1,9 +1,7 @@
-export * from './queue.ts';
+// What API, worker, CLI and fix engine exchange: requests, results, sources, errors. No Redis here.
 export * from './request.ts';
 export * from './result.ts';
 export { checkRepoUrl, type RepoPolicy } from './repo-policy.ts';
-export { fixJobOptions, type RetryAndRetention } from './job-options.ts';
-export { requestCancellation, isCancellationRequested, subscribeToCancellations } from './cancellation.ts';
 export * from './source.ts';
 export {
   signJobData,

@@ -31,7 +31,7 @@ const SCP_FORM = /^(?:([^@/:]*)@)?([^/:]+):(?!\/\/)(.+)$/;
  * Decides whether a repository URL may be cloned, says why not in words a caller can act on, and returns the
  * normalised URL. The check is a grammar of its own rather than `new URL()`: Node's WHATWG parser, git and
  * curl disagree on backslashes, `@` in odd places, percent escapes, whitespace and dot segments, so anything
- * outside the one form all three read alike is refused (see packages/jobs/test/repo-url.test.ts).
+ * outside the one form all three read alike is refused (see packages/contract/test/repo-url.test.ts).
  */
 export function checkRepoUrl(url: string, policy: RepoPolicy): RepoCheck {
   if (url.startsWith('-')) return deny('a repository URL must not start with "-"');
