@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -79,4 +79,17 @@ export function createFixtureRepo(
   git('add', '-A');
   git('commit', '-qm', `fixture: ${kind}`);
   return { path: dir, sha: git('rev-parse', 'HEAD') };
+}
+
+/** `dir` made a git repository with one commit holding `files` (and `executable` marked so). */
+export function commitFiles(dir: string, files: Record<string, string>, executable: string[] = []): string {
+  for (const [name, content] of Object.entries(files)) {
+    mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+    writeFileSync(path.join(dir, name), content);
+  }
+  for (const name of executable) chmodSync(path.join(dir, name), 0o755);
+  fixtureGit(dir, 'init', '-q', '-b', 'main');
+  fixtureGit(dir, 'add', '-A');
+  fixtureGit(dir, 'commit', '-qm', 'fixture');
+  return dir;
 }

@@ -1,10 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { LocalDriver } from '@ci-fixer/sandbox/local';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { commitFiles } from '../../../test/support/fixture-repos.ts';
 import { fixInSandbox } from '../src/fix-in-sandbox.ts';
 import { requireTool } from './helpers/real-tools.ts';
 
@@ -32,18 +33,7 @@ const ISORT_DEFAULT = [
 
 let count = 0;
 function repo(files: Record<string, string>, executable: string[] = []): string {
-  const dir = path.join(work, `repo-${++count}`);
-  for (const [name, content] of Object.entries(files)) {
-    mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
-    writeFileSync(path.join(dir, name), content);
-  }
-  executable.forEach((name) => chmodSync(path.join(dir, name), 0o755));
-  const git = (...args: string[]) =>
-    execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.invalid', ...args], { cwd: dir });
-  git('init', '-q', '-b', 'main');
-  git('add', '-A');
-  git('commit', '-qm', 'fixture');
-  return dir;
+  return commitFiles(path.join(work, `repo-${++count}`), files, executable);
 }
 
 async function fix(dir: string, command: string) {

@@ -1,11 +1,11 @@
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { SandboxLimits } from '@ci-fixer/sandbox';
 import { LocalDriver } from '@ci-fixer/sandbox/local';
 import { afterAll, describe, expect, it } from 'vitest';
+import { commitFiles } from '../../../test/support/fixture-repos.ts';
 import { fixInSandbox } from '../src/fix-in-sandbox.ts';
 import { PlatformError } from '@ci-fixer/contract';
 
@@ -17,17 +17,7 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 let count = 0;
 function repo(files: Record<string, string>): string {
-  const dir = path.join(work, `repo-${++count}`);
-  for (const [name, content] of Object.entries(files)) {
-    mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
-    writeFileSync(path.join(dir, name), content);
-  }
-  const git = (...args: string[]) =>
-    execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.invalid', ...args], { cwd: dir });
-  git('init', '-q', '-b', 'main');
-  git('add', '-A');
-  git('commit', '-qm', 'fixture');
-  return dir;
+  return commitFiles(path.join(work, `repo-${++count}`), files);
 }
 
 const fix = (
