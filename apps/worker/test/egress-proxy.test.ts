@@ -5,7 +5,7 @@
  * nothing. Every listener is on loopback; the proxy connects only to loopback stand-ins, which address rules
  * name (a loopback address is otherwise refused like any internal one, a case below).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -141,6 +141,25 @@ describe('the egress proxy process with driver-made credentials', () => {
     expect(answer.status).toBe('HTTP/1.1 200 Connection Established');
     expect(answer.body).toBe('git host\n');
     expect(gitHost.connections()).toBe(1);
+  });
+
+  it('lets git through, which sends the credential only after a 407 names its scheme', async () => {
+    const before = gitHost.connections();
+    // Not spawnSync: the stand-in lives in this process. It is no TLS server, so git fails after the
+    // tunnel; what matters is that the proxy opened it.
+    const git = await new Promise<{ stderr: string }>((resolve) => {
+      execFile(
+        'git',
+        ['ls-remote', `https://${gitHost.target}/repo.git`],
+        {
+          timeout: 20_000,
+          env: { PATH: process.env.PATH!, HOME: process.env.HOME!, GIT_TERMINAL_PROMPT: '0', ...env },
+        },
+        (_error, _stdout, stderr) => resolve({ stderr }),
+      );
+    });
+    expect(git.stderr).not.toMatch(/407/);
+    expect(gitHost.connections()).toBe(before + 1);
   });
 
   it('refuses a host that is not on it, without connecting', async () => {

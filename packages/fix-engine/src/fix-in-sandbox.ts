@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import type { FixRequest, FixResult } from '@ci-fixer/contract';
+import { PlatformError, type FixRequest, type FixResult } from '@ci-fixer/contract';
 import { LABELS, MANAGED_BY, toLabelValue, type Sandbox, type SandboxDriver } from '@ci-fixer/sandbox';
 import { dependencyCacheDir } from './cache-env.ts';
 import { isLocalRepoUrl } from './git-env.ts';
@@ -68,6 +68,9 @@ export async function fixInSandbox(
     try {
       result = await runFix({ ...fix, sandbox, request });
     } catch (error) {
+      // The engine saw the kill itself and says which command it cut short; any other failure may be the
+      // vanished sandbox's doing.
+      if (error instanceof PlatformError && error.fault === 'sandbox-gone') throw error;
       const gone = await sandboxVanished(driver, sandbox, error).catch(() => undefined);
       throw gone ?? error;
     }

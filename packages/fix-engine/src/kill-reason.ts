@@ -92,5 +92,6 @@ export async function sandboxEndedFromOutside(
   if (alive === undefined) return undefined;
   return new PlatformError(
     `the sandbox was ended from outside while \`${shown}\` ran (exit 137, SIGKILL at no sandbox limit; ${alive})`,
+    { fault: 'sandbox-gone' },
   );
 }

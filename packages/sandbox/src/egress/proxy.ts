@@ -11,6 +11,9 @@ import {
 } from './allow-list.ts';
 import { verifyEgressCredential } from './credential.ts';
 
+// git (curl with proxy auth "any") sends the proxy URL's credentials only after a 407 names a scheme.
+const CHALLENGE = 'Basic realm="ci-fixer egress"';
+
 /** Where the proxy listens: a Unix socket (local and docker sandboxes reach it through a relay) or TCP. */
 export type ProxyListen = { path: string } | { host: string; port: number };
 
@@ -171,8 +174,9 @@ export class EgressProxy {
     const grantee = this.grantee(req);
     const refuse = (status: string, reason: string) => {
       this.record(grantee, target, false, reason);
+      const challenge = status.startsWith('407') ? `Proxy-Authenticate: ${CHALLENGE}\r\n` : '';
       client.end(
-        `HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nci-fixer egress: ${reason}\n`,
+        `HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\n${challenge}Connection: close\r\n\r\nci-fixer egress: ${reason}\n`,
       );
     };
     if (!grantee) return refuse('407 Proxy Authentication Required', 'no valid sandbox credentials');
@@ -198,7 +202,12 @@ export class EgressProxy {
     const grantee = this.grantee(req);
     const refuse = (status: number, reason: string) => {
       this.record(grantee, req.url ?? '', false, reason);
-      res.writeHead(status, { 'content-type': 'text/plain' }).end(`ci-fixer egress: ${reason}\n`);
+      res
+        .writeHead(status, {
+          'content-type': 'text/plain',
+          ...(status === 407 ? { 'proxy-authenticate': CHALLENGE } : {}),
+        })
+        .end(`ci-fixer egress: ${reason}\n`);
     };
     if (!grantee) return refuse(407, 'no valid sandbox credentials');
     let url: URL;
