@@ -81,9 +81,9 @@ async function finished(job: Job<FixJobData>, timeoutMs = 90_000): Promise<Job<F
   return waitFor(
     `job ${job.id} to finish`,
     async () => {
-      const current = (await queue.getJob(job.id!))!;
-      const state = await current.getState();
-      return state === 'completed' || state === 'failed' ? current : undefined;
+      const state = await queue.getJobState(job.id!);
+      // Read after the state: a job read first may be the copy from before it finished (no returnvalue).
+      return state === 'completed' || state === 'failed' ? (await queue.getJob(job.id!))! : undefined;
     },
     { timeoutMs, intervalMs: 200 },
   );
