@@ -489,10 +489,12 @@ async function cleanUp(): Promise<void> {
   await deleteQuietly(['pv', PV]);
   // Deleting a namespace can outlast kubectl's wait on a loaded machine; a new run must not start in it.
   await waitFor(
-    `namespaces ${NS} and ${SANDBOX_NS} to be gone`,
+    `namespaces ${NS} and ${SANDBOX_NS} and PersistentVolume ${PV} to be gone`,
     async () => {
       const gone = await Promise.all([NS, SANDBOX_NS].map(namespaceGone));
-      return gone.every(Boolean) ? true : undefined;
+      // The PV outlives its namespace until its claim is gone; a new run cannot re-create it before.
+      const pvGone = (await apiserver(`/api/v1/persistentvolumes/${PV}`)).status === 404;
+      return gone.every(Boolean) && pvGone ? true : undefined;
     },
     { timeoutMs: 300_000, intervalMs: 2000 },
   );
