@@ -493,11 +493,34 @@ async function cleanUp(): Promise<void> {
     async () => {
       const gone = await Promise.all([NS, SANDBOX_NS].map(namespaceGone));
       // The PV outlives its namespace until its claim is gone; a new run cannot re-create it before.
-      const pvGone = (await apiserver(`/api/v1/persistentvolumes/${PV}`)).status === 404;
+      const pvGone = await persistentVolumeGone();
       return gone.every(Boolean) && pvGone ? true : undefined;
     },
     { timeoutMs: 300_000, intervalMs: 2000 },
   );
+}
+
+/**
+ * Whether this test's PersistentVolume is gone. Deleted, it waits for the PV controller to release it from
+ * its claim; on this cluster that has not come within ten minutes of the claim's namespace being gone.
+ * Once nothing can use it (its claim's namespace is gone), this lifts the protection finalizer itself.
+ */
+async function persistentVolumeGone(): Promise<boolean> {
+  const { status, body } = await apiserver(`/api/v1/persistentvolumes/${PV}`);
+  if (status === 404) return true;
+  const pv = JSON.parse(body) as {
+    metadata: { deletionTimestamp?: string };
+    spec: { claimRef?: { namespace?: string } };
+  };
+  const claimNamespace = pv.spec.claimRef?.namespace;
+  const claimGone =
+    !claimNamespace || (await apiserver(`/api/v1/namespaces/${claimNamespace}`)).status === 404;
+  if (pv.metadata.deletionTimestamp && claimGone) {
+    await kubectl(['patch', 'pv', PV, '--type=merge', '-p', '{"metadata":{"finalizers":null}}']).catch(
+      () => {},
+    );
+  }
+  return false;
 }
 
 /**
